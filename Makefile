@@ -1,0 +1,50 @@
+# Two entry points (see README): `make book` and `make test`.
+# Both create a virtual environment in .venv and install requirements.txt into it first.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: venv book book-strict test unit lint verify benchmarks clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Build the HTML book with every chapter executed (cached between local builds).
+book: $(STAMP)
+	$(BIN)/jupyter-book build . -n -W --keep-going
+	@echo "book: open _build/html/index.html"
+
+## The strict build that the test command runs: any Sphinx warning fails it.
+book-strict: $(STAMP)
+	rm -rf _build/html
+	$(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build-log.txt
+	@! grep -E "(WARNING|ERROR)" _build-log.txt || { echo "book build printed warnings"; exit 1; }
+
+lint: $(STAMP)
+	$(BIN)/ruff check elbo_book tests benchmarks
+	$(BIN)/ruff format --check elbo_book tests benchmarks
+
+## Unit tests and every chapter under nbval (pytest configuration in pyproject.toml).
+unit: $(STAMP)
+	$(BIN)/pytest
+
+verify: $(STAMP)
+	$(BIN)/python -m elbo_book.verify
+
+## The whole test suite: lint, unit tests + nbval, derivation report, strict book build.
+test: lint unit book-strict
+
+benchmarks: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf _build _build-log.txt test-output
