@@ -1,4 +1,4 @@
-"""Run every ``benchmarks/bench_*.py`` module's ``main()`` (or only those named on the command line)."""
+"""Run every ``benchmarks/bench_*.py`` module's ``main()``, or only the modules named."""
 
 import argparse
 import importlib

@@ -24,7 +24,7 @@ def seed_everything(seed: int, *, threads: int = 1) -> torch.Generator:
         raise ValueError(f"threads must be a positive int, got {threads!r}")
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002 -- the legacy global RNG is what np.random.* calls draw from
     torch.manual_seed(seed)
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
