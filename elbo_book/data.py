@@ -1,0 +1,204 @@
+"""Data sets that need no download: scikit-learn's digits, generated shapes, a local MNIST file.
+
+All images are returned flat, as float32 tensors with values in [0, 1].
+
+Public API:
+
+- :class:`DataSplit` — ``x_train``, ``y_train``, ``x_test``, ``y_test`` (a frozen dataclass).
+- :func:`load_digits` — the 1797 8×8 digits bundled with scikit-learn, scaled to [0, 1] or
+  binarised, with a fixed seeded train/test split.
+- :class:`FactorDataset` and :func:`make_shapes` — small binary images (16×16 by default) of a
+  square or a disc whose shape, size, x- and y-position are independent factors on a full grid:
+  every combination appears exactly once, with its factor values and indices.
+- :func:`load_mnist_npz` — MNIST from a local ``.npz`` file (see its docstring for the format).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits as _sklearn_digits
+
+from elbo_book.validation import check_int, check_positive
+
+__all__ = [
+    "MNIST_NPZ_KEYS",
+    "DataSplit",
+    "FactorDataset",
+    "load_digits",
+    "load_mnist_npz",
+    "make_shapes",
+]
+
+#: Arrays a local MNIST ``.npz`` must contain.
+MNIST_NPZ_KEYS: tuple[str, ...] = ("x_train", "y_train", "x_test", "y_test")
+
+
+@dataclass(frozen=True)
+class DataSplit:
+    """Flat float32 images in [0, 1] (``x_*``, shape ``(N, D)``) and int64 labels (``y_*``)."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def data_dim(self) -> int:
+        """Number of pixels D of one flat image."""
+        return int(self.x_train.shape[1])
+
+
+def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> DataSplit:
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_test = round(test_fraction * len(x))
+    test, train = order[:n_test], order[n_test:]
+    return DataSplit(
+        x_train=torch.as_tensor(x[train], dtype=torch.float32),
+        y_train=torch.as_tensor(y[train], dtype=torch.int64),
+        x_test=torch.as_tensor(x[test], dtype=torch.float32),
+        y_test=torch.as_tensor(y[test], dtype=torch.int64),
+    )
+
+
+def load_digits(*, binarize: bool = False, test_fraction: float = 0.2, seed: int = 0) -> DataSplit:
+    """scikit-learn's 8×8 digits (1797 images, D = 64) with a seeded train/test split.
+
+    Pixel intensities 0..16 are divided by 16; with ``binarize=True`` a pixel is 1 when its
+    scaled value is > 0.5, else 0 (deterministic thresholding, for a Bernoulli decoder).
+    """
+    check_int(seed, "seed", minimum=0)
+    digits = _sklearn_digits()
+    x = digits.data.astype(np.float32) / 16.0
+    if binarize:
+        x = (x > 0.5).astype(np.float32)
+    return _split(x, digits.target, test_fraction, seed)
+
+
+@dataclass(frozen=True)
+class FactorDataset:
+    """Images with known, independent generative factors on a full grid.
+
+    ``images`` has shape ``(N, H, W)``; ``factor_values`` ``(N, F)`` (float32) and
+    ``factor_indices`` ``(N, F)`` (int64) give each image's factors, named ``factor_names`` and
+    taking ``factor_sizes`` values each.  Image n is the row-major position of its factor
+    indices, so :meth:`index_of` maps factor indices back to images.
+    """
+
+    images: torch.Tensor
+    factor_values: torch.Tensor
+    factor_indices: torch.Tensor
+    factor_names: tuple[str, ...]
+    factor_sizes: tuple[int, ...]
+
+    @property
+    def flat(self) -> torch.Tensor:
+        """Images flattened to ``(N, H·W)``, ready for :class:`elbo_book.models.VAE`."""
+        return self.images.reshape(self.images.shape[0], -1)
+
+    def index_of(self, factor_indices: torch.Tensor) -> torch.Tensor:
+        """Rows of the data set for factor indices of shape ``(..., F)``."""
+        if factor_indices.is_floating_point() or factor_indices.shape[-1] != len(self.factor_sizes):
+            raise ValueError(
+                f"factor_indices must be an integer tensor of shape (..., {len(self.factor_sizes)})"
+            )
+        sizes = torch.tensor(self.factor_sizes)
+        if bool(((factor_indices < 0) | (factor_indices >= sizes)).any()):
+            raise ValueError(f"factor_indices out of range: factor sizes are {self.factor_sizes}")
+        strides = torch.ones(len(sizes), dtype=torch.int64)
+        for i in range(len(sizes) - 2, -1, -1):
+            strides[i] = strides[i + 1] * sizes[i + 1]
+        return (factor_indices * strides).sum(dim=-1)
+
+
+def make_shapes(
+    *,
+    image_size: int = 16,
+    n_positions: int = 10,
+    sizes: tuple[float, ...] = (3.0, 4.0, 5.0, 6.0),
+) -> FactorDataset:
+    """Binary ``image_size``² images of a square or a disc: factors shape × size × x × y.
+
+    A square of side s (or a disc of diameter s) is centred at (x, y); the centres lie on an
+    ``n_positions`` × ``n_positions`` grid chosen so the largest object stays inside the image.
+    A pixel is on when its centre lies inside the object.  Deterministic: no randomness.
+    """
+    check_int(image_size, "image_size", minimum=4)
+    check_int(n_positions, "n_positions", minimum=2)
+    if not sizes:
+        raise ValueError("sizes must contain at least one object size")
+    for s in sizes:
+        check_positive(s, "each size")
+    largest = max(sizes)
+    if largest >= image_size:
+        raise ValueError(f"sizes must be < image_size={image_size}, got {largest}")
+    positions = np.linspace(largest / 2, image_size - largest / 2, n_positions)
+    shape_grid = np.array([0.0, 1.0])  # 0 = square, 1 = disc
+    size_grid = np.asarray(sizes, dtype=np.float64)
+    grids = (shape_grid, size_grid, positions, positions)
+    factor_sizes = tuple(len(g) for g in grids)
+    indices = np.stack(
+        np.meshgrid(*[np.arange(n) for n in factor_sizes], indexing="ij"), axis=-1
+    ).reshape(-1, 4)
+    values = np.stack([grids[f][indices[:, f]] for f in range(4)], axis=1)
+    centres = np.arange(image_size) + 0.5
+    dx = centres[None, None, :] - values[:, 2, None, None]  # columns: x
+    dy = centres[None, :, None] - values[:, 3, None, None]  # rows: y
+    half = values[:, 1, None, None] / 2
+    square = (np.abs(dx) <= half) & (np.abs(dy) <= half)
+    disc = dx**2 + dy**2 <= half**2
+    is_disc = values[:, 0, None, None] == 1.0
+    images = np.where(is_disc, disc, square).astype(np.float32)
+    return FactorDataset(
+        images=torch.from_numpy(images),
+        factor_values=torch.as_tensor(values, dtype=torch.float32),
+        factor_indices=torch.as_tensor(indices, dtype=torch.int64),
+        factor_names=("shape", "size", "x", "y"),
+        factor_sizes=factor_sizes,
+    )
+
+
+def load_mnist_npz(path: str | Path, *, binarize: bool = False) -> DataSplit:
+    """MNIST from a local ``.npz`` file; nothing is downloaded.
+
+    Expected format: ``numpy.savez(path, x_train=…, y_train=…, x_test=…, y_test=…)`` with images
+    of shape ``(N, 28, 28)`` (or flat ``(N, 784)``), either uint8 in 0..255 or floats in [0, 1],
+    and integer labels.  This is the layout of ``keras.datasets.mnist``'s ``mnist.npz``.
+    Images are flattened and scaled to [0, 1]; ``binarize`` thresholds them at 0.5.
+    """
+    path = Path(path)
+    expected = (
+        "an .npz file with arrays " + ", ".join(MNIST_NPZ_KEYS) + " (images (N, 28, 28) uint8 "
+        "0..255 or floats in [0, 1]; e.g. keras' mnist.npz)"
+    )
+    if not path.is_file():
+        raise FileNotFoundError(f"no MNIST file at {str(path)!r}: expected {expected}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in MNIST_NPZ_KEYS if key in archive.files}
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{str(path)!r} is not a readable .npz: expected {expected}") from error
+    missing = [key for key in MNIST_NPZ_KEYS if key not in arrays]
+    if missing:
+        raise ValueError(f"{str(path)!r} lacks arrays {missing}: expected {expected}")
+    tensors = {}
+    for key in ("x_train", "x_test"):
+        x = arrays[key]
+        x = x.reshape(x.shape[0], -1)
+        x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+        if not (np.isfinite(x).all() and x.min() >= 0.0 and x.max() <= 1.0):
+            raise ValueError(f"{key} in {str(path)!r} must be uint8 or floats in [0, 1]")
+        if binarize:
+            x = (x > 0.5).astype(np.float32)
+        tensors[key] = torch.from_numpy(np.ascontiguousarray(x))
+    return DataSplit(
+        x_train=tensors["x_train"],
+        y_train=torch.as_tensor(arrays["y_train"], dtype=torch.int64),
+        x_test=tensors["x_test"],
+        y_test=torch.as_tensor(arrays["y_test"], dtype=torch.int64),
+    )

@@ -1,0 +1,199 @@
+"""The ELBO, the β-objective, and the rate and distortion terms — per example, explicitly reduced.
+
+For one example x, an encoder q(z|x) and a model p(z) p(x|z):
+
+    ELBO(x)       = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z))        (reconstruction − KL)
+    β-objective   = E_q[log p(x|z)] − β · KL(q(z|x) ‖ p(z))     (β ≥ 0; β = 1 is the ELBO)
+    rate R        = KL(q(z|x) ‖ p(z))                           (Alemi et al. 2018)
+    distortion D  = −E_q[log p(x|z)]                            so that ELBO = −(D + R).
+
+Both terms are *sums* over the example's pixels and latent coordinates (``Independent``
+distributions), so they are on the same scale; ``reduction`` then applies the same mean or sum
+over the batch to both — never a per-pixel mean for one and a per-example sum for the other.
+
+The expectation E_q[log p(x|z)] is a Monte Carlo average over ``n_samples`` reparameterised
+draws z ~ q (plain draws if q has no ``rsample``), or exact enumeration when ``n_samples=None``
+and q has finite support (e.g. a ``Categorical``).  The KL is analytic
+(``torch.distributions.kl_divergence``) when ``analytic_kl=True``, else the Monte Carlo average
+of log q(z) − log p(z) over the same draws.
+
+Public API:
+
+- :class:`ELBOTerms` — a named tuple ``(elbo, reconstruction, kl)``.
+- :func:`elbo_terms` — both terms and their difference.
+- :func:`elbo` — the ELBO.
+- :func:`beta_elbo` — the β-objective.
+- :func:`rate`, :func:`distortion` — the two terms on their own.
+- :func:`encode_or_check` — the q(z|x) an objective will use (``model.encode(x)`` or a given q).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch.distributions import Distribution, kl_divergence
+
+from elbo_book.models import LatentVariableModel
+from elbo_book.validation import (
+    Reduction,
+    check_int,
+    check_nonnegative,
+    check_reduction,
+    check_tensor,
+    reduce,
+)
+
+__all__ = [
+    "ELBOTerms",
+    "beta_elbo",
+    "distortion",
+    "elbo",
+    "elbo_terms",
+    "encode_or_check",
+    "rate",
+]
+
+
+class ELBOTerms(NamedTuple):
+    """The ELBO and its two terms: ``elbo = reconstruction − kl``."""
+
+    elbo: torch.Tensor
+    reconstruction: torch.Tensor
+    kl: torch.Tensor
+
+
+def encode_or_check(
+    model: LatentVariableModel, x: torch.Tensor, q: Distribution | None
+) -> Distribution:
+    """Return ``q`` (checked against ``x``'s batch shape), or ``model.encode(x)`` if None."""
+    if not isinstance(model, LatentVariableModel):
+        raise ValueError(
+            "model must provide prior() and likelihood(z) (a LatentVariableModel), "
+            f"got {type(model).__name__}"
+        )
+    check_tensor(x, "x", min_ndim=1)
+    if q is None:
+        encode = getattr(model, "encode", None)
+        if encode is None:
+            raise ValueError(
+                f"{type(model).__name__} has no encoder: pass the variational distribution q"
+            )
+        return encode(x)
+    if not isinstance(q, Distribution):
+        raise ValueError(f"q must be a torch.distributions.Distribution, got {type(q).__name__}")
+    if tuple(q.batch_shape) != tuple(x.shape[:-1]):
+        raise ValueError(
+            f"q's batch shape {tuple(q.batch_shape)} must equal x's batch shape "
+            f"{tuple(x.shape[:-1])} (one q(z|x) per example)"
+        )
+    return q
+
+
+def _draw(q: Distribution, n_samples: int) -> torch.Tensor:
+    shape = torch.Size([n_samples])
+    return q.rsample(shape) if q.has_rsample else q.sample(shape)
+
+
+def elbo_terms(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution | None = None,
+    *,
+    n_samples: int | None = 1,
+    analytic_kl: bool = True,
+    reduction: Reduction = "mean",
+) -> ELBOTerms:
+    """Reconstruction E_q[log p(x|z)], KL(q(z|x) ‖ p(z)) and the ELBO = reconstruction − KL.
+
+    ``x`` has shape ``(..., data_dim)``; per-example values have shape ``x.shape[:-1]`` before
+    the ``reduction`` (``"none"``, ``"mean"`` or ``"sum"`` over the batch).  ``n_samples=None``
+    enumerates a finite-support q exactly (then the KL is analytic as well).
+    """
+    check_reduction(reduction)
+    q = encode_or_check(model, x, q)
+    prior = model.prior()
+    if n_samples is None:
+        if not q.has_enumerate_support:
+            raise ValueError(
+                "n_samples=None (exact enumeration) needs a q with finite support, "
+                f"got {type(q).__name__}; pass n_samples >= 1 for Monte Carlo"
+            )
+        support = q.enumerate_support(expand=True)  # (S, *batch)
+        weights = q.log_prob(support).exp()
+        reconstruction = (weights * model.likelihood(support).log_prob(x)).sum(dim=0)
+        kl = kl_divergence(q, prior)
+    else:
+        check_int(n_samples, "n_samples")
+        z = _draw(q, n_samples)  # (L, *batch, *event)
+        reconstruction = model.likelihood(z).log_prob(x).mean(dim=0)
+        if analytic_kl:
+            kl = kl_divergence(q, prior)
+        else:
+            kl = (q.log_prob(z) - prior.log_prob(z)).mean(dim=0)
+    kl = kl.expand_as(reconstruction)
+    return ELBOTerms(
+        elbo=reduce(reconstruction - kl, reduction),
+        reconstruction=reduce(reconstruction, reduction),
+        kl=reduce(kl, reduction),
+    )
+
+
+def elbo(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution | None = None,
+    *,
+    n_samples: int | None = 1,
+    analytic_kl: bool = True,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)) ≤ log p(x); see :func:`elbo_terms`."""
+    return elbo_terms(
+        model, x, q, n_samples=n_samples, analytic_kl=analytic_kl, reduction=reduction
+    ).elbo
+
+
+def beta_elbo(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution | None = None,
+    *,
+    beta: float = 1.0,
+    n_samples: int | None = 1,
+    analytic_kl: bool = True,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """The β-objective E_q[log p(x|z)] − β · KL(q(z|x) ‖ p(z)), β ≥ 0 (Higgins et al. 2017)."""
+    beta = check_nonnegative(beta, "beta")
+    terms = elbo_terms(
+        model, x, q, n_samples=n_samples, analytic_kl=analytic_kl, reduction=reduction
+    )
+    return terms.reconstruction - beta * terms.kl
+
+
+def rate(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution | None = None,
+    *,
+    n_samples: int | None = 1,
+    analytic_kl: bool = True,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """The rate R = KL(q(z|x) ‖ p(z)), in nats per example (Alemi et al. 2018)."""
+    return elbo_terms(
+        model, x, q, n_samples=n_samples, analytic_kl=analytic_kl, reduction=reduction
+    ).kl
+
+
+def distortion(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution | None = None,
+    *,
+    n_samples: int | None = 1,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """The distortion D = −E_q[log p(x|z)], in nats per example (Alemi et al. 2018)."""
+    return -elbo_terms(model, x, q, n_samples=n_samples, reduction=reduction).reconstruction

@@ -1,0 +1,145 @@
+"""Toy latent-variable models whose posterior and evidence are known exactly.
+
+Both models have the same interface as :class:`elbo_book.models.VAE` where it makes sense —
+``prior()``, ``likelihood(z)`` — plus ``exact_posterior(x)`` and ``log_evidence(x)``, so every
+objective in :mod:`elbo_book.objectives` and :mod:`elbo_book.importance` runs on them and can be
+compared with the exact answer.  They have no encoder: pass the variational distribution ``q``
+explicitly (e.g. :func:`elbo_book.models.diagonal_gaussian`, or a ``Categorical``).
+
+Public API:
+
+- :class:`ConjugateGaussian` — z ~ N(0, 1), x_d | z ~ N(z, σ²) for d = 1..D (the running
+  example of chapter 3): Gaussian posterior, Gaussian evidence.
+- :class:`GaussianMixture` — a discrete latent z ∈ {0..K−1} with p(z = k) = π_k and
+  x | z = k ~ N(μ_k, σ² I): posterior and evidence by enumeration.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions import Categorical, Independent, MultivariateNormal, Normal
+
+from elbo_book.validation import check_int, check_positive, check_tensor
+
+__all__ = ["ConjugateGaussian", "GaussianMixture"]
+
+
+class ConjugateGaussian:
+    """z ~ N(0, 1) and, given z, D independent observations x_d ~ N(z, σ²).
+
+    Data ``x`` have shape ``(..., D)`` (any batch); latents ``z`` have shape ``(..., 1)``.
+    The exact posterior is N(m, s²) with precision 1/s² = 1 + D/σ² and m = s² Σ_d x_d / σ²;
+    the evidence is x ~ N(0, σ² I + 1 1ᵀ).
+    """
+
+    latent_dim: int = 1
+
+    def __init__(self, data_dim: int = 1, noise_scale: float = 1.0) -> None:
+        self.data_dim = check_int(data_dim, "data_dim")
+        self.noise_scale = check_positive(noise_scale, "noise_scale")
+
+    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
+        return check_tensor(x, "x", min_ndim=1, last_dim=self.data_dim)
+
+    def prior(self) -> Independent:
+        """p(z) = N(0, 1), event shape ``(1,)``."""
+        return Independent(Normal(torch.zeros(1), torch.ones(1)), 1)
+
+    def likelihood(self, z: torch.Tensor) -> Independent:
+        """p(x|z) = Π_d N(x_d; z, σ²), batch shape ``z.shape[:-1]``, event shape ``(D,)``."""
+        check_tensor(z, "z", min_ndim=1, last_dim=1)
+        loc = z.expand(*z.shape[:-1], self.data_dim)
+        return Independent(Normal(loc, torch.full_like(loc, self.noise_scale)), 1)
+
+    def exact_posterior(self, x: torch.Tensor) -> Independent:
+        """p(z|x) = N(m, s²) with 1/s² = 1 + D/σ², m = s² Σ_d x_d / σ²."""
+        self._check_x(x)
+        precision = 1.0 + self.data_dim / self.noise_scale**2
+        variance = 1.0 / precision
+        loc = variance * x.sum(dim=-1, keepdim=True) / self.noise_scale**2
+        return Independent(Normal(loc, torch.full_like(loc, variance**0.5)), 1)
+
+    def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) = log N(x; 0, σ² I + 1 1ᵀ), shape ``x.shape[:-1]``."""
+        self._check_x(x)
+        covariance = self.noise_scale**2 * torch.eye(self.data_dim, dtype=x.dtype) + torch.ones(
+            self.data_dim, self.data_dim, dtype=x.dtype
+        )
+        evidence = MultivariateNormal(torch.zeros(self.data_dim, dtype=x.dtype), covariance)
+        return evidence.log_prob(x)
+
+    def sample(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``n`` pairs (z, x) from p(z) p(x|z); shapes ``(n, 1)`` and ``(n, D)``."""
+        check_int(n, "n")
+        z = torch.randn((n, 1), generator=generator)
+        x = z + self.noise_scale * torch.randn((n, self.data_dim), generator=generator)
+        return z, x
+
+
+class GaussianMixture:
+    """A finite mixture: z ~ Categorical(π) on {0..K−1}, x | z = k ~ N(μ_k, σ² I).
+
+    ``weights`` has shape ``(K,)`` (positive, normalised internally), ``means`` shape ``(K, D)``.
+    Data ``x`` have shape ``(..., D)``; latents are integer tensors of any shape.
+    """
+
+    def __init__(
+        self, weights: torch.Tensor, means: torch.Tensor, noise_scale: float = 1.0
+    ) -> None:
+        check_tensor(weights, "weights", ndim=1)
+        check_tensor(means, "means", ndim=2)
+        if not bool((weights > 0).all()):
+            raise ValueError("weights must be > 0 everywhere")
+        if means.shape[0] != weights.shape[0]:
+            raise ValueError(
+                f"means must have one row per component: {weights.shape[0]} weights but "
+                f"means of shape {tuple(means.shape)}"
+            )
+        self.weights = weights / weights.sum()
+        self.means = means
+        self.noise_scale = check_positive(noise_scale, "noise_scale")
+        self.n_components, self.data_dim = means.shape
+
+    def _check_x(self, x: torch.Tensor) -> torch.Tensor:
+        return check_tensor(x, "x", min_ndim=1, last_dim=self.data_dim)
+
+    def prior(self) -> Categorical:
+        """p(z) = Categorical(π)."""
+        return Categorical(probs=self.weights)
+
+    def likelihood(self, z: torch.Tensor) -> Independent:
+        """p(x|z) = N(μ_z, σ² I), batch shape ``z.shape``, event shape ``(D,)``."""
+        if not isinstance(z, torch.Tensor) or z.is_floating_point() or z.is_complex():
+            raise ValueError("z must be an integer tensor of component indices")
+        if bool(((z < 0) | (z >= self.n_components)).any()):
+            raise ValueError(f"z must lie in 0..{self.n_components - 1}")
+        loc = self.means[z]
+        return Independent(Normal(loc, torch.full_like(loc, self.noise_scale)), 1)
+
+    def _log_joint_all(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x, z = k) for every k, shape ``(..., K)``."""
+        self._check_x(x)
+        components = torch.arange(self.n_components).reshape(-1, *([1] * (x.dim() - 1)))
+        log_lik = self.likelihood(components).log_prob(x)  # (K, ...)
+        return log_lik.movedim(0, -1) + self.weights.log()
+
+    def exact_posterior(self, x: torch.Tensor) -> Categorical:
+        """p(z|x) ∝ π_k N(x; μ_k, σ² I), by enumeration; batch shape ``x.shape[:-1]``."""
+        return Categorical(logits=self._log_joint_all(x))
+
+    def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x) = log Σ_k π_k N(x; μ_k, σ² I), shape ``x.shape[:-1]``."""
+        return torch.logsumexp(self._log_joint_all(x), dim=-1)
+
+    def sample(
+        self, n: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``n`` pairs (z, x); shapes ``(n,)`` (integers) and ``(n, D)``."""
+        check_int(n, "n")
+        z = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        x = self.means[z] + self.noise_scale * torch.randn(
+            (n, self.data_dim), generator=generator, dtype=self.means.dtype
+        )
+        return z, x

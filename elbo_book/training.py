@@ -1,0 +1,194 @@
+"""Training a VAE by stochastic gradient ascent on the ELBO (or the β-objective).
+
+Each step maximises E_q[log p(x|z)] − w · KL(q(z|x) ‖ p(z)) averaged over a minibatch, with
+w = β, or w ramping linearly from 0 to β during a KL warm-up.  The history always records the
+true ELBO (w = 1) and its two terms, so numbers from β-VAEs and warm-up epochs are comparable.
+
+Public API:
+
+- :class:`History` — per-epoch train and test ELBO, reconstruction and KL (a dataclass).
+- :class:`NonFiniteLossError` — raised when a loss is NaN/inf, with the step and the terms.
+- :func:`default_device` — CUDA when available, else CPU.
+- :func:`train_step` — one optimiser step on one minibatch; returns the batch's terms.
+- :func:`evaluate` — ELBO terms over a data set in minibatches, without gradients.
+- :func:`fit` — seeded training loop with optional test set, warm-up and progress bar.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+from tqdm.auto import tqdm
+
+from elbo_book.models import VAE
+from elbo_book.objectives import ELBOTerms, elbo_terms
+from elbo_book.validation import check_int, check_nonnegative, check_positive
+
+__all__ = [
+    "History",
+    "NonFiniteLossError",
+    "default_device",
+    "evaluate",
+    "fit",
+    "train_step",
+]
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or inf; ``step`` and ``terms`` say where and which term."""
+
+    def __init__(self, step: int | None, terms: dict[str, float]) -> None:
+        self.step = step
+        self.terms = terms
+        where = "" if step is None else f" at step {step}"
+        shown = ", ".join(f"{name}={value}" for name, value in terms.items())
+        super().__init__(
+            f"non-finite loss{where}: {shown}. Try a smaller learning rate, a KL warm-up or "
+            "checking the data for NaN/inf"
+        )
+
+
+@dataclass
+class History:
+    """Per-epoch averages (nats per example).  Train values are averaged over the epoch's steps;
+    test values (empty without a test set) are computed after each epoch."""
+
+    elbo: list[float] = field(default_factory=list)
+    reconstruction: list[float] = field(default_factory=list)
+    kl: list[float] = field(default_factory=list)
+    kl_weight: list[float] = field(default_factory=list)
+    test_elbo: list[float] = field(default_factory=list)
+    test_reconstruction: list[float] = field(default_factory=list)
+    test_kl: list[float] = field(default_factory=list)
+
+    @property
+    def epochs(self) -> int:
+        """Number of completed epochs."""
+        return len(self.elbo)
+
+
+def default_device() -> torch.device:
+    """``cuda`` when a GPU is available, else ``cpu``."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_step(
+    model: VAE,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    *,
+    kl_weight: float = 1.0,
+    n_samples: int = 1,
+    step: int | None = None,
+) -> ELBOTerms:
+    """One step on the loss −mean_n [E_q log p(x_n|z) − kl_weight · KL_n]; returns batch means.
+
+    The returned terms are detached.  A NaN/inf loss raises :class:`NonFiniteLossError` before
+    the parameters are touched.
+    """
+    terms = elbo_terms(model, x, n_samples=n_samples, reduction="mean")
+    loss = kl_weight * terms.kl - terms.reconstruction
+    if not bool(torch.isfinite(loss)):
+        raise NonFiniteLossError(
+            step,
+            {
+                "loss": float(loss),
+                "reconstruction": float(terms.reconstruction),
+                "kl": float(terms.kl),
+            },
+        )
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return ELBOTerms(*(t.detach() for t in terms))
+
+
+@torch.no_grad()
+def evaluate(
+    model: VAE, x: torch.Tensor, *, batch_size: int = 512, n_samples: int = 1
+) -> ELBOTerms:
+    """Mean ELBO, reconstruction and KL per example over ``x`` (Python floats in tensors)."""
+    check_int(batch_size, "batch_size")
+    device = next(model.parameters()).device
+    totals = torch.zeros(3, dtype=torch.float64)
+    for start in range(0, x.shape[0], batch_size):
+        batch = x[start : start + batch_size].to(device)
+        terms = elbo_terms(model, batch, n_samples=n_samples, reduction="sum")
+        totals += torch.stack([t.double().cpu() for t in terms])
+    means = totals / x.shape[0]
+    return ELBOTerms(elbo=means[0], reconstruction=means[1], kl=means[2])
+
+
+def fit(
+    model: VAE,
+    x_train: torch.Tensor,
+    x_test: torch.Tensor | None = None,
+    *,
+    epochs: int = 10,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    beta: float = 1.0,
+    kl_warmup_epochs: int = 0,
+    n_samples: int = 1,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+) -> History:
+    """Train ``model`` with Adam on the β-objective; return the per-epoch :class:`History`.
+
+    Seeded: ``torch.manual_seed(seed)`` fixes the reparameterisation noise and a generator with
+    the same seed fixes the minibatch order, so the same seed (and thread count) gives identical
+    results.  ``kl_warmup_epochs`` > 0 ramps the KL weight linearly from 0 to β over that many
+    epochs.  ``device`` defaults to :func:`default_device`; the model is moved there.
+    """
+    epochs = check_int(epochs, "epochs")
+    batch_size = check_int(batch_size, "batch_size")
+    lr = check_positive(lr, "lr")
+    beta = check_nonnegative(beta, "beta")
+    kl_warmup_epochs = check_int(kl_warmup_epochs, "kl_warmup_epochs", minimum=0)
+    n_samples = check_int(n_samples, "n_samples")
+    seed = check_int(seed, "seed", minimum=0)
+    model.check_data(x_train, "x_train")
+    if x_test is not None:
+        model.check_data(x_test, "x_test")
+    device = torch.device(device) if device is not None else default_device()
+
+    torch.manual_seed(seed)
+    order_generator = torch.Generator().manual_seed(seed)
+    model.to(device)
+    model.train()
+    data = x_train.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    steps_per_epoch = math.ceil(data.shape[0] / batch_size)
+    warmup_steps = kl_warmup_epochs * steps_per_epoch
+    history = History()
+    step = 0
+    bar = tqdm(range(epochs), disable=not progress, desc="fit", unit="epoch")
+    for _ in bar:
+        order = torch.randperm(data.shape[0], generator=order_generator).to(device)
+        sums = torch.zeros(3, dtype=torch.float64, device=device)
+        weight = beta
+        for start in range(0, data.shape[0], batch_size):
+            index = order[start : start + batch_size]
+            weight = beta * min(1.0, step / warmup_steps) if warmup_steps else beta
+            terms = train_step(
+                model, optimizer, data[index], kl_weight=weight, n_samples=n_samples, step=step
+            )
+            sums += torch.stack(terms).double() * index.numel()
+            step += 1
+        train = (sums / data.shape[0]).tolist()
+        history.elbo.append(train[0])
+        history.reconstruction.append(train[1])
+        history.kl.append(train[2])
+        history.kl_weight.append(weight)
+        postfix = {"elbo": f"{train[0]:.2f}"}
+        if x_test is not None:
+            test = evaluate(model, x_test, n_samples=n_samples)
+            history.test_elbo.append(float(test.elbo))
+            history.test_reconstruction.append(float(test.reconstruction))
+            history.test_kl.append(float(test.kl))
+            postfix["test_elbo"] = f"{float(test.elbo):.2f}"
+        bar.set_postfix(postfix)
+    return history
