@@ -1,0 +1,246 @@
+"""The linear-Gaussian β-VAE: a VAE whose optimum is known in closed form for every β.
+
+Model on one data dimension, with a Gaussian prior of variance τ² and a fixed decoder variance σ²:
+
+    p(z) = N(0, τ²),   p_θ(x|z) = N(w z, σ²),   q_φ(z|x) = N(a x, s²),   x ~ N(0, v).
+
+Averaged over the data, the β-objective E_x[E_q log p(x|z) − β KL(q(z|x) ‖ p(z))] is
+
+    J_β(w, a, s²) = −½ log 2πσ² − [(1 − w a)² v + w² s²] / (2σ²)
+                    − (β/2) [(s² + a² v)/τ² − 1 − log(s²/τ²)],
+
+which depends on the data only through v = E[x²].  Its maximiser (see :func:`stationary_points`) is
+
+- if v > βσ²:  w² = (v − βσ²)/τ²,  a = w τ²/v,  s² = βσ²τ²/v;
+  rate ½ log(v/(βσ²)), distortion ½ log 2πσ² + β/2;
+- if v ≤ βσ²:  w = a = 0, s² = τ² (posterior collapse); rate 0, distortion ½ log 2πσ² + v/(2σ²).
+
+The collapse threshold v = βσ² does not involve τ²: the decoder weight absorbs the prior's scale.
+
+Public API:
+
+- :func:`symbolic_beta_objective` — J_β as a SymPy expression and its symbols.
+- :func:`stationary_points` — the stationary points of J_β, solved by SymPy.
+- :class:`LinearVAEOptimum`, :func:`closed_form_optimum` — the maximiser, its rate and distortion.
+- :func:`population_objective` — J_β evaluated in floating point.
+- :func:`isotropic_gaussian_kl` — KL(N(μ_q, s_q² I) ‖ N(μ_p, s_p² I)) in closed form.
+- :class:`LinearGaussianVAE` and :func:`fit_linear_vae` — the same model in PyTorch, trained by
+  stochastic gradient ascent on :func:`elbo_book.objectives.beta_elbo`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import sympy
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal
+
+from elbo_book.objectives import beta_elbo
+from elbo_book.validation import check_int, check_nonnegative, check_positive, check_tensor
+
+__all__ = [
+    "LinearGaussianVAE",
+    "LinearVAEOptimum",
+    "closed_form_optimum",
+    "fit_linear_vae",
+    "isotropic_gaussian_kl",
+    "population_objective",
+    "stationary_points",
+    "symbolic_beta_objective",
+]
+
+
+def symbolic_beta_objective() -> tuple[sympy.Expr, dict[str, sympy.Symbol]]:
+    """J_β(w, a, s²) of the module docstring, with symbols ``w, a`` (real) and
+    ``s2, v, sigma2, beta, tau2`` (positive), returned in a dict keyed by those names."""
+    w, a = sympy.symbols("w a", real=True)
+    s2 = sympy.Symbol("s^2", positive=True)
+    v = sympy.Symbol("v", positive=True)
+    sigma2 = sympy.Symbol("sigma^2", positive=True)
+    beta = sympy.Symbol("beta", positive=True)
+    tau2 = sympy.Symbol("tau^2", positive=True)
+    reconstruction = -sympy.log(2 * sympy.pi * sigma2) / 2 - ((1 - w * a) ** 2 * v + w**2 * s2) / (
+        2 * sigma2
+    )
+    kl = ((s2 + a**2 * v) / tau2 - 1 - sympy.log(s2 / tau2)) / 2
+    symbols = {"w": w, "a": a, "s2": s2, "v": v, "sigma2": sigma2, "beta": beta, "tau2": tau2}
+    return reconstruction - beta * kl, symbols
+
+
+def stationary_points() -> list[dict[sympy.Symbol, sympy.Expr]]:
+    """All solutions of ∂J_β/∂w = ∂J_β/∂a = ∂J_β/∂s² = 0 (SymPy ``solve``; about a second).
+
+    There are three: the collapsed point w = a = 0, s² = τ², and the pair ±w with
+    w² = (v − βσ²)/τ², which is real only when v ≥ βσ².
+    """
+    objective, sym = symbolic_beta_objective()
+    unknowns = [sym["w"], sym["a"], sym["s2"]]
+    equations = [sympy.diff(objective, u) for u in unknowns]
+    return sympy.solve(equations, unknowns, dict=True)
+
+
+@dataclass(frozen=True)
+class LinearVAEOptimum:
+    """Maximiser (w ≥ 0 of the ± pair) of J_β and its rate and distortion (nats per example)."""
+
+    w: float
+    a: float
+    s2: float
+    rate: float
+    distortion: float
+    collapsed: bool
+
+
+def _check_setting(v: float, sigma2: float, beta: float, prior_var: float) -> None:
+    check_positive(v, "v (the data variance E[x²])")
+    check_positive(sigma2, "sigma2 (the decoder variance)")
+    check_positive(beta, "beta")
+    check_positive(prior_var, "prior_var (the prior variance τ²)")
+
+
+def closed_form_optimum(
+    v: float, sigma2: float, beta: float, prior_var: float = 1.0
+) -> LinearVAEOptimum:
+    """The maximiser of J_β (module docstring): collapsed exactly when v ≤ βσ²."""
+    _check_setting(v, sigma2, beta, prior_var)
+    if v <= beta * sigma2:
+        distortion = 0.5 * math.log(2 * math.pi * sigma2) + v / (2 * sigma2)
+        return LinearVAEOptimum(0.0, 0.0, prior_var, 0.0, distortion, True)
+    w = math.sqrt((v - beta * sigma2) / prior_var)
+    return LinearVAEOptimum(
+        w=w,
+        a=w * prior_var / v,
+        s2=beta * sigma2 * prior_var / v,
+        rate=0.5 * math.log(v / (beta * sigma2)),
+        distortion=0.5 * math.log(2 * math.pi * sigma2) + beta / 2,
+        collapsed=False,
+    )
+
+
+def population_objective(
+    w: float,
+    a: float,
+    s2: float,
+    *,
+    v: float,
+    sigma2: float,
+    beta: float,
+    prior_var: float = 1.0,
+) -> float:
+    """J_β(w, a, s²) = −distortion − β · rate, in closed form (module docstring)."""
+    _check_setting(v, sigma2, beta, prior_var)
+    check_positive(s2, "s2 (the encoder variance)")
+    distortion = 0.5 * math.log(2 * math.pi * sigma2) + ((1 - w * a) ** 2 * v + w**2 * s2) / (
+        2 * sigma2
+    )
+    rate = 0.5 * ((s2 + a**2 * v) / prior_var - 1 - math.log(s2 / prior_var))
+    return -distortion - beta * rate
+
+
+def isotropic_gaussian_kl(
+    mu_q: torch.Tensor, var_q: torch.Tensor, mu_p: torch.Tensor, var_p: torch.Tensor
+) -> torch.Tensor:
+    """KL(N(μ_q, s_q² I_d) ‖ N(μ_p, s_p² I_d)), in closed form:
+
+        ½ [d s_q²/s_p² + ‖μ_q − μ_p‖²/s_p² − d + d log(s_p²/s_q²)].
+
+    ``mu_q``, ``mu_p`` have shape ``(..., d)``; ``var_q``, ``var_p`` (the scalar variances s²)
+    have shape ``(...)`` or broadcast to it.  Returns one KL per batch element, shape ``(...)``.
+    """
+    check_tensor(mu_q, "mu_q", min_ndim=1)
+    check_tensor(mu_p, "mu_p", min_ndim=1)
+    for name, var in (("var_q", var_q), ("var_p", var_p)):
+        check_tensor(var, name)
+        if not bool((var > 0).all()):
+            raise ValueError(f"{name} must be > 0 everywhere (a variance)")
+    if mu_q.shape[-1] != mu_p.shape[-1]:
+        raise ValueError(
+            "mu_q and mu_p must have the same dimension d, "
+            f"got {mu_q.shape[-1]} and {mu_p.shape[-1]}"
+        )
+    d = mu_q.shape[-1]
+    squared_distance = ((mu_q - mu_p) ** 2).sum(dim=-1)
+    return 0.5 * (d * var_q / var_p + squared_distance / var_p - d + d * torch.log(var_p / var_q))
+
+
+class LinearGaussianVAE(nn.Module):
+    """p(z) = N(0, τ²), p(x|z) = N(w z, σ²) (σ² fixed), q(z|x) = N(a x, s²), on one dimension.
+
+    Learnable: ``w``, ``a`` and ``log_s2`` = log s².  It satisfies
+    :class:`elbo_book.models.LatentVariableModel` and has ``encode``, so the objectives in
+    :mod:`elbo_book.objectives` apply; ``x`` and ``z`` have shape ``(..., 1)``.
+    """
+
+    def __init__(self, sigma2: float, prior_var: float = 1.0, *, init_scale: float = 0.5) -> None:
+        super().__init__()
+        self.sigma2 = check_positive(sigma2, "sigma2")
+        self.prior_var = check_positive(prior_var, "prior_var")
+        init_scale = check_positive(init_scale, "init_scale")
+        self.w = nn.Parameter(torch.tensor(init_scale))
+        self.a = nn.Parameter(torch.tensor(init_scale))
+        self.log_s2 = nn.Parameter(torch.tensor(0.0))
+
+    def prior(self) -> Independent:
+        """p(z) = N(0, τ²)."""
+        zero = torch.zeros(1, dtype=self.w.dtype)
+        return Independent(Normal(zero, zero + math.sqrt(self.prior_var)), 1)
+
+    def likelihood(self, z: torch.Tensor) -> Independent:
+        """p(x|z) = N(w z, σ²)."""
+        check_tensor(z, "z", min_ndim=1, last_dim=1)
+        return Independent(Normal(self.w * z, math.sqrt(self.sigma2)), 1)
+
+    def encode(self, x: torch.Tensor) -> Independent:
+        """q(z|x) = N(a x, s²)."""
+        check_tensor(x, "x", min_ndim=1, last_dim=1)
+        return Independent(Normal(self.a * x, torch.exp(0.5 * self.log_s2).expand_as(x)), 1)
+
+    def optimum_view(self, v: float, beta: float) -> LinearVAEOptimum:
+        """The current parameters (sign-normalised so that w ≥ 0) with their rate and distortion
+        under data variance ``v``, in the same form as :func:`closed_form_optimum`."""
+        check_positive(v, "v")
+        check_nonnegative(beta, "beta")
+        sign = 1.0 if float(self.w.detach()) >= 0 else -1.0
+        w, a = sign * float(self.w.detach()), sign * float(self.a.detach())
+        s2 = float(torch.exp(self.log_s2.detach()))
+        rate = 0.5 * ((s2 + a**2 * v) / self.prior_var - 1 - math.log(s2 / self.prior_var))
+        distortion = 0.5 * math.log(2 * math.pi * self.sigma2) + (
+            (1 - w * a) ** 2 * v + w**2 * s2
+        ) / (2 * self.sigma2)
+        return LinearVAEOptimum(w, a, s2, rate, distortion, collapsed=abs(w) < 1e-2)
+
+
+def fit_linear_vae(
+    x: torch.Tensor,
+    *,
+    sigma2: float,
+    beta: float,
+    prior_var: float = 1.0,
+    steps: int = 2000,
+    lr: float = 0.02,
+    n_samples: int = 8,
+    seed: int = 0,
+) -> LinearGaussianVAE:
+    """Train a :class:`LinearGaussianVAE` on ``x`` (shape ``(N, 1)``) by full-batch Adam on the
+    Monte Carlo β-objective (``beta_elbo`` with ``n_samples`` reparameterised draws), with the
+    learning rate decayed linearly to zero so that the iterate settles; seeded by ``seed``."""
+    check_tensor(x, "x", ndim=2, last_dim=1)
+    beta = check_positive(beta, "beta")
+    steps = check_int(steps, "steps")
+    lr = check_positive(lr, "lr")
+    n_samples = check_int(n_samples, "n_samples")
+    check_int(seed, "seed", minimum=0)
+    torch.manual_seed(seed)
+    model = LinearGaussianVAE(sigma2, prior_var)
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / steps)
+    for _ in range(steps):
+        loss = -beta_elbo(model, x, beta=beta, n_samples=n_samples, reduction="mean")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return model
