@@ -1,0 +1,375 @@
+"""ELBO surgery: the aggregate posterior, the index-code mutual information, and their estimators.
+
+Setting (Hoffman & Johnson 2016).  A data set x_1..x_N, a Gaussian encoder
+q(z|n) ≡ q_φ(z|x_n) = N(z; μ_n, diag σ_n²), a uniform index distribution q(n) = 1/N, the joint
+q(n, z) = q(n) q(z|n), the *aggregate posterior* and the *index posterior*
+
+    q(z) = (1/N) Σ_n q(z|n),            q(n|z) = q(z|n) / (N q(z)).
+
+Then (1/N) Σ_n KL(q(z|n) ‖ p(z)) = 𝕀_q(n; z) + KL(q(z) ‖ p(z)), with
+𝕀_q(n; z) = E_{q(n,z)}[log q(z|n) − log q(z)] = log N − E_{q(z)} ℍ[q(n|z)] ≤ log N.
+With a factorised prior p(z) = Π_j p(z_j), the β-TCVAE split (Chen et al. 2018) refines the
+marginal KL into a total correlation and dimension-wise KLs:
+
+    KL(q(z) ‖ p(z)) = KL(q(z) ‖ Π_j q(z_j)) + Σ_j KL(q(z_j) ‖ p(z_j)).
+
+Public API:
+
+- :func:`log_aggregate_posterior` — exact log q(z) over the whole data set: a chunked
+  log-sum-exp whose Gaussian quadratic form is one matrix product per chunk
+  (memory O(chunk · N)).
+- :func:`log_aggregate_marginals` — exact log q(z_j) per latent coordinate.
+- :func:`minibatch_weights` — the weight matrices of minibatch weighted sampling (MWS) and
+  minibatch stratified sampling (MSS) (Chen et al. 2018).
+- :func:`minibatch_log_aggregate_posterior` — the MWS / MSS estimates of log q(z_i) (or of
+  each log q(z_ij)) from one minibatch.
+- :func:`encode_gaussian` — the encoder means and scales of a model over a data set.
+- :class:`KLDecomposition`, :func:`kl_decomposition` — 𝕀(n; z), total correlation and
+  dimension-wise KL, by Monte Carlo over z ~ q(z|n) with the exact aggregate posterior.
+- :class:`SurgeryTerms`, :func:`surgery_terms` — ELBO, reconstruction, average KL, 𝕀(n; z),
+  KL(q(z) ‖ p(z)) and log N for a model and a data set, in nats per example.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch.distributions import Independent, Normal, kl_divergence
+
+from elbo_book.models import LatentVariableModel
+from elbo_book.validation import check_choice, check_int, check_tensor
+
+__all__ = [
+    "KLDecomposition",
+    "SurgeryTerms",
+    "encode_gaussian",
+    "kl_decomposition",
+    "log_aggregate_marginals",
+    "log_aggregate_posterior",
+    "minibatch_log_aggregate_posterior",
+    "minibatch_weights",
+    "surgery_terms",
+]
+
+Method = Literal["mws", "mss"]
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _check_encoders(loc: torch.Tensor, scale: torch.Tensor) -> None:
+    check_tensor(loc, "loc", ndim=2)
+    check_tensor(scale, "scale", ndim=2)
+    if loc.shape != scale.shape:
+        raise ValueError(
+            f"loc and scale must both have shape (N, latent_dim), got {tuple(loc.shape)} "
+            f"and {tuple(scale.shape)}"
+        )
+    if loc.shape[0] == 0:
+        raise ValueError("loc and scale must describe at least one encoder (N >= 1)")
+    if not bool((scale > 0).all()):
+        raise ValueError("scale must be > 0 everywhere")
+
+
+def _check_queries(z: torch.Tensor, latent_dim: int) -> None:
+    check_tensor(z, "z", min_ndim=1, last_dim=latent_dim)
+
+
+def log_aggregate_posterior(
+    z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor, *, chunk_size: int = 256
+) -> torch.Tensor:
+    """Exact log q(z) = log (1/N) Σ_n N(z; μ_n, diag σ_n²) per query z, shape ``z.shape[:-1]``.
+
+    ``loc`` and ``scale`` have shape ``(N, d)``; ``z`` has shape ``(..., d)``.  With precisions
+    P_n = σ_n⁻², the log-density is expanded as
+
+        log N(z; μ_n, σ_n) = Σ_j [−½ P_nj z_j² + P_nj μ_nj z_j] + c_n,
+        c_n = −½ Σ_j P_nj μ_nj² − Σ_j log σ_nj − (d/2) log 2π,
+
+    so a chunk of queries costs one ``(chunk, 2d) × (2d, N)`` matrix product plus a
+    log-sum-exp over N; memory is O(chunk_size · N), never O(M · N).  Queries and means are
+    first shifted by the mean of ``loc`` (which leaves z − μ_n unchanged) to limit cancellation.
+    The arithmetic is done in the common dtype of the inputs: pass float64 for reference values
+    when the scales are small (the expansion cancels terms of size P · z²).
+    """
+    _check_encoders(loc, scale)
+    _check_queries(z, loc.shape[1])
+    chunk_size = check_int(chunk_size, "chunk_size")
+    dtype = torch.promote_types(torch.promote_types(z.dtype, loc.dtype), scale.dtype)
+    z, loc, scale = z.to(dtype), loc.to(dtype), scale.to(dtype)
+    n, d = loc.shape
+    shift = loc.mean(dim=0)
+    mu = loc - shift
+    precision = scale.pow(-2)
+    weights = torch.cat([-0.5 * precision, precision * mu], dim=1).T.contiguous()  # (2d, N)
+    bias = (
+        -0.5 * (precision * mu.square()).sum(dim=1)
+        - scale.log().sum(dim=1)
+        - 0.5 * d * _LOG_2PI
+        - math.log(n)
+    )  # (N,)
+    queries = (z - shift).reshape(-1, d)
+    out = torch.empty(queries.shape[0], dtype=dtype, device=z.device)
+    for start in range(0, queries.shape[0], chunk_size):
+        chunk = queries[start : start + chunk_size]
+        logits = torch.addmm(bias, torch.cat([chunk.square(), chunk], dim=1), weights)
+        out[start : start + chunk_size] = torch.logsumexp(logits, dim=1)
+    return out.reshape(z.shape[:-1])
+
+
+def log_aggregate_marginals(
+    z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor, *, chunk_size: int = 256
+) -> torch.Tensor:
+    """Exact log q(z_j) = log (1/N) Σ_n N(z_j; μ_nj, σ_nj²) per coordinate j, shape ``z.shape``.
+
+    Each coordinate's marginal of the aggregate posterior is itself a mixture of N
+    one-dimensional Gaussians; see :func:`log_aggregate_posterior` for shapes and memory.
+    """
+    _check_encoders(loc, scale)
+    _check_queries(z, loc.shape[1])
+    columns = [
+        log_aggregate_posterior(
+            z[..., j : j + 1], loc[:, j : j + 1], scale[:, j : j + 1], chunk_size=chunk_size
+        )
+        for j in range(loc.shape[1])
+    ]
+    return torch.stack(columns, dim=-1)
+
+
+def minibatch_weights(
+    batch_size: int,
+    dataset_size: int,
+    method: Method = "mss",
+    *,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """The ``(B, B)`` weights w_ij with log q(z_i) ≈ log Σ_j w_ij q(z_i | n_j) (Chen et al. 2018).
+
+    - ``"mws"`` (minibatch weighted sampling): w_ij = 1 / (N B) for all i, j, as published.
+    - ``"mss"`` (minibatch stratified sampling): with M = B − 1 other batch members,
+      w_ii = 1/N (z_i was drawn from q(z|n_i) itself), one other entry per row,
+      w_{i,(i+1) mod B} = (N − M) / (N M), and w_ij = 1/M elsewhere.  Each row sums to 1.
+
+    For a batch drawn uniformly without replacement, E[Σ_j w_ij q(z|n_j) | n_i] = q(z) for MSS
+    and every z; MWS's expectation is (q(z|n_i) + (B − 1) q_{−i}(z)) / (N B) with q_{−i} the
+    mixture of the other N − 1 encoders, which is not q(z).
+    """
+    check_choice(method, "method", ("mws", "mss"))
+    batch_size = check_int(batch_size, "batch_size", minimum=2 if method == "mss" else 1)
+    dataset_size = check_int(dataset_size, "dataset_size")
+    if dataset_size < batch_size:
+        raise ValueError(
+            f"dataset_size must be >= batch_size (a minibatch is drawn without replacement), "
+            f"got dataset_size={dataset_size} < batch_size={batch_size}"
+        )
+    n = dataset_size
+    if method == "mws":
+        return torch.full((batch_size, batch_size), 1.0 / (n * batch_size), dtype=dtype)
+    m = batch_size - 1
+    weights = torch.full((batch_size, batch_size), 1.0 / m, dtype=dtype)
+    rows = torch.arange(batch_size)
+    weights[rows, (rows + 1) % batch_size] = (n - m) / (n * m)
+    weights[rows, rows] = 1.0 / n
+    return weights
+
+
+def minibatch_log_aggregate_posterior(
+    z: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+    *,
+    dataset_size: int,
+    method: Method = "mss",
+    per_dimension: bool = False,
+) -> torch.Tensor:
+    """MWS or MSS estimate of log q(z_i) for z_i ~ q(z|n_i), from one minibatch; shape ``(B,)``.
+
+    ``z``, ``loc`` and ``scale`` have shape ``(B, d)``: row i is a draw from, and the parameters
+    of, the encoder of the i-th batch member; the batch is drawn without replacement from a data
+    set of ``dataset_size`` points.  The estimate is log Σ_j w_ij q(z_i|n_j) with the weights of
+    :func:`minibatch_weights`; ``per_dimension=True`` instead estimates every log q(z_ij) of the
+    aggregate marginals (shape ``(B, d)``), as the β-TCVAE objective needs.  Differentiable.
+    """
+    _check_encoders(loc, scale)
+    check_tensor(z, "z", ndim=2, last_dim=loc.shape[1])
+    if z.shape[0] != loc.shape[0]:
+        raise ValueError(
+            f"z must have one row per batch member: got {z.shape[0]} rows for "
+            f"{loc.shape[0]} encoders"
+        )
+    log_w = minibatch_weights(loc.shape[0], dataset_size, method, dtype=z.dtype).log()
+    log_q = Normal(loc.unsqueeze(0), scale.unsqueeze(0), validate_args=False).log_prob(
+        z.unsqueeze(1)
+    )  # (B, B, d): log q(z_ij | n_k) at [i, k, j]
+    if per_dimension:
+        return torch.logsumexp(log_q + log_w.unsqueeze(-1), dim=1)
+    return torch.logsumexp(log_q.sum(dim=-1) + log_w, dim=1)
+
+
+def _gaussian_parts(q: object) -> tuple[torch.Tensor, torch.Tensor]:
+    if (
+        not isinstance(q, Independent)
+        or not isinstance(q.base_dist, Normal)
+        or q.reinterpreted_batch_ndims != 1
+    ):
+        raise ValueError(
+            "the model's encode(x) must return Independent(Normal(loc, scale), 1) "
+            f"(a diagonal Gaussian), got {type(q).__name__}"
+        )
+    return q.base_dist.loc, q.base_dist.scale
+
+
+@torch.no_grad()
+def encode_gaussian(
+    model: LatentVariableModel, x: torch.Tensor, *, batch_size: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Means μ_n and scales σ_n of a diagonal-Gaussian encoder over ``x`` of shape ``(N, D)``."""
+    check_tensor(x, "x", ndim=2)
+    batch_size = check_int(batch_size, "batch_size")
+    encode = getattr(model, "encode", None)
+    if encode is None:
+        raise ValueError(f"{type(model).__name__} has no encode(x); an encoder is needed")
+    parts = [_gaussian_parts(encode(batch)) for batch in x.split(batch_size)]
+    return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+
+def _draw(
+    loc: torch.Tensor, scale: torch.Tensor, n_samples: int, generator: torch.Generator | None
+) -> torch.Tensor:
+    noise = torch.randn(
+        (n_samples, *loc.shape), generator=generator, dtype=loc.dtype, device=loc.device
+    )
+    return loc + scale * noise  # (S, N, d): z[s, n] ~ q(z|n)
+
+
+@dataclass(frozen=True)
+class KLDecomposition:
+    """The average KL split into three parts (nats per example), with p(z) = N(0, I):
+
+    average_kl = mutual_information + total_correlation + dimensionwise_kl, where
+    ``average_kl`` = (1/N) Σ_n KL(q(z|n) ‖ p(z)) is analytic and the three parts are Monte Carlo
+    averages over the same draws z ~ q(z|n) with exact log q(z) and log q(z_j).
+    """
+
+    mutual_information: float
+    total_correlation: float
+    dimensionwise_kl: float
+    average_kl: float
+
+    @property
+    def total(self) -> float:
+        """mutual_information + total_correlation + dimensionwise_kl (≈ average_kl)."""
+        return self.mutual_information + self.total_correlation + self.dimensionwise_kl
+
+
+@torch.no_grad()
+def kl_decomposition(
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+    *,
+    n_samples: int = 16,
+    generator: torch.Generator | None = None,
+    chunk_size: int = 256,
+) -> KLDecomposition:
+    """𝕀_q(n; z), TC = KL(q(z) ‖ Π_j q(z_j)) and Σ_j KL(q(z_j) ‖ p(z_j)) for p(z) = N(0, I).
+
+    With ``n_samples`` = S draws z ~ q(z|n) per data point, each term is the average over the
+    N·S draws of, respectively, log q(z|n) − log q(z), log q(z) − Σ_j log q(z_j) and
+    Σ_j [log q(z_j) − log p(z_j)]; the three integrands telescope to log q(z|n) − log p(z).
+    Computed in float64; the draws are z = μ + σ ⊙ ε with
+    ε = ``torch.randn((S, N, d), generator=generator, dtype=torch.float64)``.
+    """
+    _check_encoders(loc, scale)
+    n_samples = check_int(n_samples, "n_samples")
+    loc, scale = loc.double(), scale.double()
+    z = _draw(loc, scale, n_samples, generator)
+    log_q_cond = Independent(Normal(loc, scale), 1).log_prob(z)  # (S, N)
+    log_qz = log_aggregate_posterior(z, loc, scale, chunk_size=chunk_size)
+    log_marginals = log_aggregate_marginals(z, loc, scale, chunk_size=chunk_size).sum(dim=-1)
+    log_prior = Normal(0.0, 1.0).log_prob(z).sum(dim=-1)
+    prior = Independent(Normal(torch.zeros_like(loc), torch.ones_like(scale)), 1)
+    average_kl = kl_divergence(Independent(Normal(loc, scale), 1), prior).mean()
+    return KLDecomposition(
+        mutual_information=float((log_q_cond - log_qz).mean()),
+        total_correlation=float((log_qz - log_marginals).mean()),
+        dimensionwise_kl=float((log_marginals - log_prior).mean()),
+        average_kl=float(average_kl),
+    )
+
+
+@dataclass(frozen=True)
+class SurgeryTerms:
+    """ELBO surgery of one model on one data set, in nats per example (Hoffman & Johnson 2016).
+
+    ``elbo`` = ``reconstruction`` − ``average_kl``, and
+    ``average_kl`` = ``mutual_information`` + ``marginal_kl`` up to Monte Carlo error, with
+    0 ≤ ``mutual_information`` ≤ ``log_n`` = log N.
+    """
+
+    elbo: float
+    reconstruction: float
+    average_kl: float
+    mutual_information: float
+    marginal_kl: float
+    log_n: float
+
+    @property
+    def identity_gap(self) -> float:
+        """average_kl − (mutual_information + marginal_kl): zero in exact arithmetic."""
+        return self.average_kl - (self.mutual_information + self.marginal_kl)
+
+
+@torch.no_grad()
+def surgery_terms(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    *,
+    n_samples: int = 16,
+    generator: torch.Generator | None = None,
+    batch_size: int = 1024,
+    chunk_size: int = 256,
+) -> SurgeryTerms:
+    """The averaged ELBO of ``model`` on the N rows of ``x``, split three ways.
+
+    - ``reconstruction`` = (1/N) Σ_n E_{q(z|n)}[log p(x_n|z)], Monte Carlo with ``n_samples``
+      draws per point;
+    - ``average_kl`` = (1/N) Σ_n KL(q(z|n) ‖ p(z)), analytic; ``elbo`` = reconstruction −
+      average_kl (the 1/N-averaged ELBO, a lower bound on (1/N) log p_θ(x_1..x_N));
+    - ``mutual_information`` = E_{q(n,z)}[log q(z|n) − log q(z)] and
+      ``marginal_kl`` = E_{q(z)}[log q(z) − log p(z)], Monte Carlo over the same draws with the
+      exact aggregate posterior of :func:`log_aggregate_posterior` (float64);
+    - ``log_n`` = log N, the largest possible 𝕀(n; z).
+
+    The encoder must return ``Independent(Normal, 1)``; the prior may be any distribution with
+    an analytic KL from that encoder.
+    """
+    check_tensor(x, "x", ndim=2)
+    n_samples = check_int(n_samples, "n_samples")
+    batch_size = check_int(batch_size, "batch_size")
+    n = x.shape[0]
+    if n == 0:
+        raise ValueError("x must contain at least one data point")
+    loc, scale = encode_gaussian(model, x, batch_size=batch_size)
+    z = _draw(loc.double(), scale.double(), n_samples, generator)  # (S, N, d)
+    prior = model.prior()
+    reconstruction = torch.zeros((), dtype=torch.float64)
+    for start in range(0, n, batch_size):
+        rows = slice(start, start + batch_size)
+        z_batch = z[:, rows].to(loc.dtype)
+        reconstruction += model.likelihood(z_batch).log_prob(x[rows]).double().sum() / n_samples
+    encoder = Independent(Normal(loc, scale), 1)
+    average_kl = kl_divergence(encoder, prior).double().mean()
+    log_q_cond = Independent(Normal(loc.double(), scale.double()), 1).log_prob(z)
+    log_qz = log_aggregate_posterior(z, loc.double(), scale.double(), chunk_size=chunk_size)
+    log_pz = prior.log_prob(z.to(loc.dtype)).double()
+    reconstruction_mean = float(reconstruction / n)
+    return SurgeryTerms(
+        elbo=reconstruction_mean - float(average_kl),
+        reconstruction=reconstruction_mean,
+        average_kl=float(average_kl),
+        mutual_information=float((log_q_cond - log_qz).mean()),
+        marginal_kl=float((log_qz - log_pz).mean()),
+        log_n=math.log(n),
+    )
