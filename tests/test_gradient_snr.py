@@ -1,0 +1,156 @@
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elbo_book.gradient_snr import (
+    GradientSNR,
+    LinearGaussianModel,
+    gradient_draws,
+    iwae_gradient_snr,
+    signal_to_noise,
+)
+from elbo_book.importance import iwae_bound, iwae_loss
+from elbo_book.reproducibility import seed_everything
+
+
+def _toy(
+    dim: int = 3, *, exact: bool = False, seed: int = 0
+) -> tuple[LinearGaussianModel, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    theta = torch.randn(dim, generator=g, dtype=torch.float64)
+    x = theta + math.sqrt(2.0) * torch.randn(dim, generator=g, dtype=torch.float64)
+    if exact:  # q(z|x) = N((θ + x)/2, I/2), the exact posterior
+        weight, bias, variance = 0.5 * torch.eye(dim, dtype=torch.float64), theta / 2, 0.5
+    else:
+        weight = 0.5 * torch.eye(dim, dtype=torch.float64) + 0.1 * torch.randn(
+            dim, dim, generator=g, dtype=torch.float64
+        )
+        bias, variance = theta / 2 + 0.1 * torch.randn(dim, generator=g, dtype=torch.float64), 2 / 3
+    return LinearGaussianModel(theta, weight, bias, q_variance=variance), x[None]
+
+
+def test_signal_to_noise_known_values() -> None:
+    draws = torch.tensor([[1.0, 5.0, -2.0], [3.0, 5.0, -4.0]])
+    snr = signal_to_noise(draws)
+    assert snr[0].item() == pytest.approx(2.0 / math.sqrt(2.0))
+    assert math.isnan(snr[1].item())  # constant draws: sd = 0, SNR undefined
+    assert snr[2].item() == pytest.approx(3.0 / math.sqrt(2.0))
+    assert signal_to_noise(draws, "mean").item() == pytest.approx(2.5 / math.sqrt(2.0))
+    assert signal_to_noise(draws, "median").item() == pytest.approx(math.sqrt(2.0))
+
+
+def test_signal_to_noise_all_undefined_is_nan() -> None:
+    assert math.isnan(signal_to_noise(torch.ones(4, 2), "mean").item())
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(st.floats(-100, 100, allow_nan=False), min_size=3, max_size=3),
+        min_size=2,
+        max_size=6,
+    ),
+    scale=st.floats(0.01, 100.0) | st.floats(-100.0, -0.01),
+)
+def test_signal_to_noise_is_scale_invariant(rows: list[list[float]], scale: float) -> None:
+    draws = torch.tensor(rows, dtype=torch.float64)
+    a, b = signal_to_noise(draws), signal_to_noise(scale * draws)
+    defined = draws.std(dim=0) > 1e-6
+    assert torch.allclose(a[defined], b[defined], rtol=1e-6, atol=1e-9)
+    assert bool((a[defined] >= 0).all())
+
+
+@pytest.mark.parametrize(
+    ("draws", "reduction", "message"),
+    [
+        (torch.zeros(1, 3), "none", "at least 2 rows"),
+        (torch.zeros(3), "none", "2 dimension"),
+        (torch.zeros(3, 3), "max", "reduction"),
+        ([[1.0, 2.0]], "none", "torch.Tensor"),
+    ],
+)
+def test_signal_to_noise_rejects_bad_input(draws: object, reduction: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        signal_to_noise(draws, reduction)  # type: ignore[arg-type]
+
+
+def test_gradient_draws_stacks_flat_gradients() -> None:
+    seed_everything(0)
+    used = torch.nn.Parameter(torch.ones(2, 2))
+    unused = torch.nn.Parameter(torch.ones(3))
+    noise = torch.randn(5, 2, 2)
+    it = iter(noise)
+
+    def loss() -> torch.Tensor:
+        return (used * next(it)).sum()
+
+    draws = gradient_draws(loss, [used, unused], n_draws=5)
+    assert draws.shape == (5, 7)
+    assert torch.equal(draws[:, :4], noise.reshape(5, 4))
+    assert torch.equal(draws[:, 4:], torch.zeros(5, 3))
+
+
+def test_gradient_draws_rejects_bad_input() -> None:
+    p = torch.nn.Parameter(torch.ones(2))
+    with pytest.raises(ValueError, match="scalar"):
+        gradient_draws(lambda: p * 2, [p], n_draws=2)
+    with pytest.raises(ValueError, match="at least one parameter"):
+        gradient_draws(lambda: p.sum(), [], n_draws=2)
+    with pytest.raises(ValueError, match="n_draws"):
+        gradient_draws(lambda: p.sum(), [p], n_draws=1)
+
+
+def test_linear_gaussian_exact_posterior_makes_every_bound_tight() -> None:
+    seed_everything(0)
+    model, x = _toy(exact=True)
+    with torch.no_grad():
+        for k in (1, 7):
+            bound = iwae_bound(model, x, n_samples=k, reduction="none")
+            assert torch.allclose(bound, model.log_evidence(x), atol=1e-10)
+
+
+def test_linear_gaussian_rejects_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        LinearGaussianModel(torch.zeros(2), torch.eye(3), torch.zeros(2))
+    with pytest.raises(ValueError, match="q_variance"):
+        LinearGaussianModel(torch.zeros(2), torch.eye(2), torch.zeros(2), q_variance=0.0)
+
+
+def test_dreg_changes_only_the_encoder_gradient() -> None:
+    """Same z's: the decoder gradients of both estimators agree, the encoder ones do not."""
+    model, x = _toy()
+    params = list(model.encoder.parameters()) + list(model.decoder.parameters())
+    draws = {}
+    for estimator in ("standard", "dreg"):
+        seed_everything(1)
+        draws[estimator] = gradient_draws(
+            lambda e=estimator: iwae_loss(model, x, n_samples=5, estimator=e), params, n_draws=3
+        )
+    n_encoder = sum(p.numel() for p in model.encoder.parameters())
+    assert torch.allclose(draws["standard"][:, n_encoder:], draws["dreg"][:, n_encoder:])
+    assert not torch.allclose(draws["standard"][:, :n_encoder], draws["dreg"][:, :n_encoder])
+
+
+def test_iwae_gradient_snr_shapes_and_decoder_trend() -> None:
+    """Rainforth et al. (2018): the decoder's SNR grows with K (here K = 1 vs 100, seeded)."""
+    model, x = _toy(dim=3)
+    seed_everything(0)
+    one = iwae_gradient_snr(model, x, n_samples=1, n_draws=100)
+    seed_everything(0)
+    many = iwae_gradient_snr(model, x, n_samples=100, n_draws=100)
+    assert isinstance(one, GradientSNR)
+    assert one.encoder.shape == (12,) and one.decoder.shape == (3,)
+    assert many.summary("median")[1] > 3 * one.summary("median")[1]
+
+
+def test_iwae_gradient_snr_rejects_bad_input() -> None:
+    model, x = _toy()
+    with pytest.raises(ValueError, match="model"):
+        iwae_gradient_snr(object(), x, n_samples=2)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="estimator"):
+        iwae_gradient_snr(model, x, n_samples=2, estimator="reinforce")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="reduction"):
+        GradientSNR(torch.ones(2), torch.ones(2)).summary("max")  # type: ignore[arg-type]
