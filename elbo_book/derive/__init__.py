@@ -1,0 +1,73 @@
+"""SymPy-checked derivations: the verification engine of the ELBO Book.
+
+Write a derivation as a chain of terms (:mod:`elbo_book.derive.terms`), each step with a relation
+and a justification; every step is checked (:mod:`elbo_book.derive.checks`) in one or more model
+families (:mod:`elbo_book.derive.semantics`) and the chain displays itself with a strength badge
+per step (:mod:`elbo_book.derive.chain`).  ``elbo_book/derive/README.md`` is the authors' guide.
+"""
+
+from elbo_book.derive.chain import Derivation, Step, StepError, StepResult
+from elbo_book.derive.checks import CheckFailed, Gap, Jensen, Numeric
+from elbo_book.derive.registry import collect, register
+from elbo_book.derive.semantics import Finite, Gaussian, N
+from elbo_book.derive.terms import (
+    KL,
+    Entropy,
+    Expect,
+    Integral,
+    LogGap,
+    MutualInfo,
+    Named,
+    Num,
+    SumN,
+    Term,
+    Value,
+    Var,
+    log,
+    n,
+    p,
+    q,
+    x,
+    x_n,
+    z,
+    z_n,
+)
+
+E = Expect
+
+__all__ = [
+    "KL",
+    "CheckFailed",
+    "Derivation",
+    "E",
+    "Entropy",
+    "Expect",
+    "Finite",
+    "Gap",
+    "Gaussian",
+    "Integral",
+    "Jensen",
+    "LogGap",
+    "MutualInfo",
+    "N",
+    "Named",
+    "Num",
+    "Numeric",
+    "Step",
+    "StepError",
+    "StepResult",
+    "SumN",
+    "Term",
+    "Value",
+    "Var",
+    "collect",
+    "log",
+    "n",
+    "p",
+    "q",
+    "register",
+    "x",
+    "x_n",
+    "z",
+    "z_n",
+]

@@ -1,0 +1,82 @@
+"""Lemmas the other derivations rest on, each proven once.
+
+* ``gibbs_inequality``: KL(q ‖ p) ≥ 0 for any two distributions on the same finite support, from
+  log t ≤ t − 1 (proven by calculus in :func:`elbo_book.derive.checks.prove_log_bound`).  Every
+  ``Gap(KL(...))`` certificate in the book rests on this.
+* ``gaussian_moment_j`` (j = 0..4): E[z^j] under N(μ, σ²), by symbolic integration.  The Gaussian
+  semantics computes expectations of polynomials from these moments.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from elbo_book.derive.chain import Derivation
+from elbo_book.derive.checks import Gap
+from elbo_book.derive.registry import register
+from elbo_book.derive.semantics import MAX_MOMENT, Gaussian, mu_q, sigma_q
+from elbo_book.derive.terms import (
+    KL,
+    Expect,
+    Integral,
+    LogGap,
+    Num,
+    Term,
+    Value,
+    log,
+    p,
+    q,
+    x,
+    z,
+)
+
+CHAPTER = "00_foundations"
+
+_p = p(z, sub=False)
+_q = q(z, sub=False)
+
+
+@register(chapter=CHAPTER)
+def gibbs_inequality() -> Derivation:
+    """KL(q ‖ p) ≥ 0 (Gibbs' inequality) via log t ≤ t − 1."""
+    return (
+        Derivation("gibbs_inequality", KL(_q, _p), title="Gibbs' inequality: KL(q ‖ p) ≥ 0")
+        .eq(Expect(_q, -log(_p / _q)), "definition of KL; log(a/b) = −log(b/a)", label="def")
+        .ge(
+            Expect(_q, 1 - _p / _q),
+            "−log t ≥ 1 − t for t > 0 (log t ≤ t − 1), under the expectation",
+            certificate=Gap(Expect(_q, LogGap(_p / _q))),
+            label="log-bound",
+        )
+        .eq(1 - Expect(_q, _p / _q), "linearity of expectation; E_q[1] = 1", label="linear")
+        .eq(
+            1 - Integral(_p, "z"),
+            "q cancels where q > 0; needs q > 0 wherever p > 0",
+            label="cancel",
+        )
+        .eq(0, "p is normalised", label="normalised")
+    )
+
+
+_mu, _s = mu_q, sigma_q
+_CLOSED_FORMS: dict[int, Term] = {
+    0: Num(sympy.Integer(1)),
+    1: _mu,
+    2: _mu**2 + _s**2,
+    3: _mu**3 + 3 * _mu * _s**2,
+    4: _mu**4 + 6 * _mu**2 * _s**2 + 3 * _s**4,
+}
+
+
+def _moment(j: int) -> Derivation:
+    body: Term = Value("z") ** j if j else Num(sympy.Integer(1))
+    return Derivation(
+        f"gaussian_moment_{j}",
+        Expect(q(z | x), body),
+        title=f"Gaussian moment E[z^{j}] under q = N(μ, σ²)",
+        semantics=(Gaussian(integrate=True),),
+    ).eq(_CLOSED_FORMS[j], f"∫ z^{j} N(z; μ, σ²) dz by sympy.integrate", label="integrate")
+
+
+for _j in range(MAX_MOMENT + 1):
+    register(chapter=CHAPTER)(lambda j=_j: _moment(j))

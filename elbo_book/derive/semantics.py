@@ -1,0 +1,448 @@
+"""Semantics: what a term *means*, as a SymPy expression, in a concrete family of models.
+
+Two semantics are provided.
+
+* :class:`Finite` — the workhorse.  The latent z takes values 1..K; the data index n takes values
+  1..N.  Every probability is a free positive symbol: prior ``π_k`` = p(z=k), likelihood
+  ``ℓ_k`` = p(x | z=k), encoder ``r_k`` = q(z=k | x); with the index, ``ℓ_{n,k}`` = p(x_n | z=k)
+  and ``q_{n,k}`` = q(z=k | x_n).  Derived quantities follow from the rules of probability:
+  p(x, z=k) = π_k ℓ_k, p(x) = Σ_k π_k ℓ_k, p(z=k | x) = π_k ℓ_k / p(x), q(n) = 1/N,
+  q(n, z=k) = q_{n,k}/N, aggregate q(z=k) = (1/N) Σ_n q_{n,k}, q(n | z=k) = q_{n,k} / Σ_m q_{m,k}.
+  Expectations, integrals (the counting measure) and KL/H/I become finite sums.  Normalisation
+  (Σ_k π_k = 1, Σ_k r_k = 1, Σ_k q_{n,k} = 1) is imposed by substituting the last value of each
+  distribution.  An identity proven here holds for *every* distribution on K points, for the
+  sizes checked.
+
+* :class:`Gaussian` — one-dimensional linear-Gaussian model: p(z) = N(μ_0, τ²),
+  p(x | z) = N(w z + b, σ_x²), hence p(x) and p(z | x) in closed form, and q(z | x) = N(μ, σ²).
+  An expectation over a Gaussian of a polynomial in z (log-densities of Gaussians are quadratics)
+  is computed exactly from the Gaussian moments, which the library proves once by symbolic
+  integration (derivation ``gaussian_moments``).  With ``integrate=True`` expectations are instead
+  computed by ``sympy.integrate`` (used to prove the moments themselves).
+
+A semantics raises :class:`Unsupported` for a term it cannot interpret (e.g. an aggregate
+posterior in the Gaussian model); the step is then simply not checked in that semantics.
+:class:`Undefined` is raised for a term that has no meaning at all (``q(x | x)``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import sympy
+
+from elbo_book.derive.terms import (
+    KL,
+    Add,
+    Density,
+    Div,
+    Entropy,
+    Expect,
+    Integral,
+    Log,
+    LogGap,
+    Mul,
+    MutualInfo,
+    Named,
+    Neg,
+    Num,
+    Pow,
+    SumN,
+    Term,
+    Value,
+    Var,
+    walk,
+)
+
+__all__ = ["Finite", "Gaussian", "Instance", "N", "Semantics", "Undefined", "Unsupported"]
+
+N = Var("N")
+"""The number of data points: the finite semantics replaces it by the instance's N."""
+
+
+class Unsupported(Exception):
+    """The semantics cannot interpret this term (it is not an error in the derivation)."""
+
+
+class Undefined(Exception):
+    """The term has no meaning (a malformed density, a free variable, a log of a non-positive)."""
+
+
+_ALIASES = {"z_n": "z"}
+
+
+def _canon(names: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_ALIASES.get(v, v) for v in names)
+
+
+@dataclass
+class Instance:
+    """One concrete model: a translation function and the normalisation substitution."""
+
+    label: str
+    translate: Callable[[Term], sympy.Expr]
+    normalise: dict[sympy.Symbol, sympy.Expr]
+    sample: Callable[[Callable[[], float]], dict[sympy.Symbol, float]]
+
+
+class Semantics:
+    """Base class: a semantics yields the model instances on which a step is checked."""
+
+    name: str = ""
+
+    def instances(self, terms: list[Term]) -> Iterator[Instance]:
+        raise NotImplementedError
+
+    def badge(self, terms: list[Term]) -> str:
+        raise NotImplementedError
+
+
+def uses_index(terms: list[Term]) -> bool:
+    """Whether any term mentions the data index n (``SumN``, ``x_n``, ``q(n | z)``, …)."""
+    for t in terms:
+        for s in walk(t):
+            if isinstance(s, SumN):
+                return True
+            if isinstance(s, Density) and {"n", "x_n", "z_n"} & set(s.vars + s.given):
+                return True
+            if isinstance(s, MutualInfo) and "n" in (s.u, s.v):
+                return True
+            if s == N:
+                return True
+    return False
+
+
+# =============================================================================================
+# Finite support
+# =============================================================================================
+@dataclass
+class _FiniteModel:
+    K: int
+    N: int
+    pi: list[sympy.Symbol] = field(init=False)
+    lik: list[sympy.Symbol] = field(init=False)
+    enc: list[sympy.Symbol] = field(init=False)
+    lik_n: list[list[sympy.Symbol]] = field(init=False)
+    enc_n: list[list[sympy.Symbol]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        K, N = self.K, self.N
+        pos = {"positive": True}
+        self.pi = [sympy.Symbol(f"pi_{k}", **pos) for k in range(1, K + 1)]
+        self.lik = [sympy.Symbol(f"l_{k}", **pos) for k in range(1, K + 1)]
+        self.enc = [sympy.Symbol(f"r_{k}", **pos) for k in range(1, K + 1)]
+        self.lik_n = [
+            [sympy.Symbol(f"l_{m}{k}", **pos) for k in range(1, K + 1)] for m in range(1, N + 1)
+        ]
+        self.enc_n = [
+            [sympy.Symbol(f"q_{m}{k}", **pos) for k in range(1, K + 1)] for m in range(1, N + 1)
+        ]
+
+    # ---- densities -----------------------------------------------------------------------
+    def density(self, d: Density, env: dict[str, int]) -> sympy.Expr:
+        vs, gs = _canon(d.vars), _canon(d.given)
+        if vs & gs:
+            raise Undefined(f"{d.text()}: a variable appears on both sides of '|'")
+        needed = (vs | gs) - {"x"}
+        for v in needed:
+            if v in ("x_n",):
+                if "n" not in env:
+                    raise Undefined(f"{d.text()}: x_n used outside a sum or expectation over n")
+            elif v not in env:
+                raise Undefined(f"{d.text()}: the variable {v} is free (not bound by E, ∫ or Σ)")
+        k = env.get("z", 0) - 1
+        m = env.get("n", 0) - 1
+        N = sympy.Integer(self.N)
+        key = (d.family, vs, gs)
+        pi, lik, enc = self.pi, self.lik, self.enc
+
+        def px() -> sympy.Expr:
+            return sympy.Add(*[pi[j] * lik[j] for j in range(self.K)])
+
+        def pxn() -> sympy.Expr:
+            return sympy.Add(*[pi[j] * self.lik_n[m][j] for j in range(self.K)])
+
+        def qz_col() -> sympy.Expr:
+            return sympy.Add(*[self.enc_n[i][k] for i in range(self.N)])
+
+        table: dict[tuple[str, frozenset[str], frozenset[str]], Callable[[], sympy.Expr]] = {
+            ("p", frozenset({"z"}), frozenset()): lambda: pi[k],
+            ("p", frozenset({"x"}), frozenset({"z"})): lambda: lik[k],
+            ("p", frozenset({"x", "z"}), frozenset()): lambda: pi[k] * lik[k],
+            ("p", frozenset({"x"}), frozenset()): px,
+            ("p", frozenset({"z"}), frozenset({"x"})): lambda: pi[k] * lik[k] / px(),
+            ("p", frozenset({"x_n"}), frozenset({"z"})): lambda: self.lik_n[m][k],
+            ("p", frozenset({"x_n", "z"}), frozenset()): lambda: pi[k] * self.lik_n[m][k],
+            ("p", frozenset({"x_n"}), frozenset()): pxn,
+            ("p", frozenset({"z"}), frozenset({"x_n"})): lambda: pi[k] * self.lik_n[m][k] / pxn(),
+            ("p", frozenset({"n"}), frozenset()): lambda: 1 / N,
+            ("q", frozenset({"z"}), frozenset({"x"})): lambda: enc[k],
+            ("q", frozenset({"z"}), frozenset({"x_n"})): lambda: self.enc_n[m][k],
+            ("q", frozenset({"z"}), frozenset({"n"})): lambda: self.enc_n[m][k],
+            ("q", frozenset({"n"}), frozenset()): lambda: 1 / N,
+            ("q", frozenset({"n", "z"}), frozenset()): lambda: self.enc_n[m][k] / N,
+            ("q", frozenset({"z"}), frozenset()): lambda: qz_col() / N,
+            ("q", frozenset({"n"}), frozenset({"z"})): lambda: self.enc_n[m][k] / qz_col(),
+        }
+        if key not in table:
+            raise Undefined(f"{d.text()} has no meaning in the finite model")
+        return table[key]()
+
+    def values(self, var: str) -> range:
+        if var == "z":
+            return range(1, self.K + 1)
+        if var == "n":
+            return range(1, self.N + 1)
+        raise Undefined(f"cannot sum or integrate over {var}")
+
+    # ---- translation ------------------------------------------------------------------------
+    def tr(self, t: Term, env: dict[str, int]) -> sympy.Expr:
+        if isinstance(t, Num):
+            return t.value
+        if isinstance(t, Var):
+            return sympy.Integer(self.N) if t == N else t.sympy()
+        if isinstance(t, Density):
+            return self.density(t, env)
+        if isinstance(t, Add):
+            return sympy.Add(*[self.tr(a, env) for a in t.terms])
+        if isinstance(t, Mul):
+            return sympy.Mul(*[self.tr(a, env) for a in t.factors])
+        if isinstance(t, Neg):
+            return -self.tr(t.arg, env)
+        if isinstance(t, Div):
+            return self.tr(t.num, env) / self.tr(t.den, env)
+        if isinstance(t, Pow):
+            return self.tr(t.base, env) ** self.tr(t.exp, env)
+        if isinstance(t, Log):
+            arg = self.tr(t.arg, env)
+            if arg.is_positive is not True:
+                raise Undefined(f"log of a quantity not known to be positive: log({t.arg.text()})")
+            return sympy.log(arg)
+        if isinstance(t, Expect):
+            bound = sorted(_canon(t.dist.vars))
+            total = sympy.Integer(0)
+            for vals in itertools.product(*[self.values(v) for v in bound]):
+                e2 = {**env, **dict(zip(bound, vals, strict=True))}
+                total += self.density(t.dist, e2) * self.tr(t.body, e2)
+            return total
+        if isinstance(t, Integral):
+            var = _ALIASES.get(t.var, t.var)
+            return sympy.Add(*[self.tr(t.body, {**env, var: v}) for v in self.values(var)])
+        if isinstance(t, SumN):
+            return sympy.Add(*[self.tr(t.body, {**env, "n": v}) for v in self.values("n")])
+        if isinstance(t, KL):
+            if _canon(t.a.vars) != _canon(t.b.vars):
+                raise Undefined(f"{t.text()}: the two densities are over different variables")
+            return self.tr(t.definition(), env)
+        if isinstance(t, Entropy | MutualInfo | LogGap):
+            return self.tr(t.definition(), env)
+        if isinstance(t, Named):
+            return self.tr(t.definition, env)
+        if isinstance(t, Value):
+            raise Unsupported("values of z are categorical in the finite model")
+        raise Unsupported(f"the finite semantics has no rule for {type(t).__name__}")
+
+    def normalisation(self) -> dict[sympy.Symbol, sympy.Expr]:
+        sub: dict[sympy.Symbol, sympy.Expr] = {}
+        for dist in [self.pi, self.enc, *self.enc_n]:
+            sub[dist[-1]] = 1 - sympy.Add(*dist[:-1])
+        return sub
+
+    def sample(self, rnd: Callable[[], float]) -> dict[sympy.Symbol, float]:
+        vals: dict[sympy.Symbol, float] = {}
+        for dist in [self.pi, self.enc, *self.enc_n]:
+            raw = [rnd() + 0.05 for _ in dist]
+            tot = sum(raw)
+            vals.update({s: r / tot for s, r in zip(dist, raw, strict=True)})
+        for s in self.lik + [s for row in self.lik_n for s in row]:
+            vals[s] = 0.05 + 2 * rnd()
+        return vals
+
+
+class Finite(Semantics):
+    """Finite support: z ∈ {1..K} for each K in ``sizes``; n ∈ {1..N} for N in ``index_sizes``
+    when the step mentions the data index."""
+
+    name = "finite"
+
+    def __init__(
+        self, sizes: tuple[int, ...] = (2, 3, 4), index_sizes: tuple[int, ...] = (2, 3)
+    ) -> None:
+        if not sizes or min(sizes) < 2:
+            raise ValueError(f"support sizes must be ≥ 2, got {sizes}")
+        if not index_sizes or min(index_sizes) < 1:
+            raise ValueError(f"index sizes must be ≥ 1, got {index_sizes}")
+        self.sizes = tuple(sizes)
+        self.index_sizes = tuple(index_sizes)
+
+    def _shapes(self, terms: list[Term]) -> list[tuple[int, int]]:
+        ns = self.index_sizes if uses_index(terms) else (1,)
+        return [(K, N) for N in ns for K in self.sizes]
+
+    def instances(self, terms: list[Term]) -> Iterator[Instance]:
+        for K, N in self._shapes(terms):
+            model = _FiniteModel(K, N)
+            label = f"K={K}" + (f", N={N}" if uses_index(terms) else "")
+            yield Instance(
+                label,
+                lambda t, model=model: model.tr(t, {}),
+                model.normalisation(),
+                model.sample,
+            )
+
+    def badge(self, terms: list[Term]) -> str:
+        ks = f"K={min(self.sizes)}..{max(self.sizes)}"
+        if uses_index(terms):
+            ks += f", N={min(self.index_sizes)}..{max(self.index_sizes)}"
+        return f"✓ symbolic, finite support {ks}"
+
+
+# =============================================================================================
+# Gaussian family
+# =============================================================================================
+def gaussian_moment(j: int, mean: sympy.Expr, var: sympy.Expr) -> sympy.Expr:
+    """E[z^j] for z ~ N(mean, var): Σ_{even i ≤ j} C(j, i) mean^{j-i} var^{i/2} (i-1)!!."""
+    if j < 0:
+        raise ValueError(f"moment order must be ≥ 0, got {j}")
+    return sympy.Add(
+        *[
+            sympy.binomial(j, i) * mean ** (j - i) * var ** (i // 2) * sympy.factorial2(i - 1)
+            for i in range(0, j + 1, 2)
+        ]
+    )
+
+
+MAX_MOMENT = 4  # the moments proven by integration in the library (derivation gaussian_moments)
+
+# Parameters of the Gaussian model, as terms (so that chapters can write closed forms).
+mu_p = Var("mu_p", r"\mu_0", positive=False)
+sigma_p = Var("sigma_p", r"\sigma_0")
+w = Var("w", "w", positive=False)
+b = Var("b", "b", positive=False)
+sigma_x = Var("sigma_x", r"\sigma_x")
+mu_q = Var("mu_q", r"\mu", positive=False)
+sigma_q = Var("sigma_q", r"\sigma")
+
+
+class Gaussian(Semantics):
+    """The one-dimensional linear-Gaussian model (see module docstring).  ``fix`` pins
+    parameters, e.g. ``{"mu_p": 0, "sigma_p": 1}`` for a standard normal prior."""
+
+    name = "gaussian"
+
+    def __init__(self, fix: dict[str, int] | None = None, integrate: bool = False) -> None:
+        self.fix = dict(fix or {})
+        known = {v.name for v in (mu_p, sigma_p, w, b, sigma_x, mu_q, sigma_q)}
+        bad = set(self.fix) - known
+        if bad:
+            raise ValueError(f"unknown Gaussian parameters {sorted(bad)}; known: {sorted(known)}")
+        self.integrate = integrate
+        self.z = sympy.Symbol("z", real=True)
+        self.x = sympy.Symbol("x", real=True)
+
+    def _par(self, v: Var) -> sympy.Expr:
+        return sympy.Integer(self.fix[v.name]) if v.name in self.fix else v.sympy()
+
+    def _gauss(self, d: Density) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
+        """(variable, mean, variance) of a Gaussian density, or Unsupported."""
+        m0, s0 = self._par(mu_p), self._par(sigma_p)
+        ww, bb, sx = self._par(w), self._par(b), self._par(sigma_x)
+        vs, gs = _canon(d.vars), _canon(d.given)
+        post_var = 1 / (1 / s0**2 + ww**2 / sx**2)
+        post_mean = post_var * (m0 / s0**2 + ww * (self.x - bb) / sx**2)
+        table = {
+            ("p", frozenset({"z"}), frozenset()): (self.z, m0, s0**2),
+            ("p", frozenset({"x"}), frozenset({"z"})): (self.x, ww * self.z + bb, sx**2),
+            ("p", frozenset({"x"}), frozenset()): (self.x, ww * m0 + bb, ww**2 * s0**2 + sx**2),
+            ("p", frozenset({"z"}), frozenset({"x"})): (self.z, post_mean, post_var),
+            ("q", frozenset({"z"}), frozenset({"x"})): (
+                self.z,
+                self._par(mu_q),
+                self._par(sigma_q) ** 2,
+            ),
+        }
+        key = (d.family, vs, gs)
+        if key not in table:
+            raise Unsupported(f"{d.text()} is not a Gaussian of the linear-Gaussian model")
+        return table[key]
+
+    def _pdf(self, d: Density) -> sympy.Expr:
+        if _canon(d.vars) == frozenset({"x", "z"}) and d.family == "p" and not d.given:
+            return self._pdf(Density("p", ("z",))) * self._pdf(Density("p", ("x",), ("z",)))
+        v, mean, var = self._gauss(d)
+        return sympy.exp(-((v - mean) ** 2) / (2 * var)) / sympy.sqrt(2 * sympy.pi * var)
+
+    def _expect(self, d: Density, body: sympy.Expr) -> sympy.Expr:
+        v, mean, var = self._gauss(d)
+        if v != self.z:
+            raise Unsupported("expectations are over z only")
+        if self.integrate:
+            pdf = sympy.exp(-((v - mean) ** 2) / (2 * var)) / sympy.sqrt(2 * sympy.pi * var)
+            return sympy.integrate(body * pdf, (v, -sympy.oo, sympy.oo))
+        poly = sympy.expand(body)
+        if not poly.is_polynomial(v):
+            raise Unsupported("the integrand is not a polynomial in z (after expanding logs)")
+        P = sympy.Poly(poly, v)
+        if P.degree() > MAX_MOMENT:
+            raise Unsupported(f"moments above {MAX_MOMENT} are not proven in the library")
+        return sympy.Add(*[c * gaussian_moment(j, mean, var) for (j,), c in P.terms()])
+
+    def tr(self, t: Term) -> sympy.Expr:
+        if isinstance(t, Num):
+            return t.value
+        if t == N:
+            raise Unsupported("the Gaussian semantics has no data index")
+        if isinstance(t, Var):
+            return self._par(t)
+        if isinstance(t, Value):
+            return {"z": self.z, "x": self.x}[t.name]
+        if isinstance(t, Density):
+            return self._pdf(t)
+        if isinstance(t, Add):
+            return sympy.Add(*[self.tr(a) for a in t.terms])
+        if isinstance(t, Mul):
+            return sympy.Mul(*[self.tr(a) for a in t.factors])
+        if isinstance(t, Neg):
+            return -self.tr(t.arg)
+        if isinstance(t, Div):
+            return self.tr(t.num) / self.tr(t.den)
+        if isinstance(t, Pow):
+            return self.tr(t.base) ** self.tr(t.exp)
+        if isinstance(t, Log):
+            arg = self.tr(t.arg)
+            if arg.is_positive is not True:
+                raise Undefined(f"log of a quantity not known to be positive: log({t.arg.text()})")
+            return sympy.expand_log(sympy.log(arg), force=True)
+        if isinstance(t, Expect):
+            return self._expect(t.dist, self.tr(t.body))
+        if isinstance(t, Integral):
+            dens = [f for f in (t.body.factors if isinstance(t.body, Mul) else (t.body,))]
+            for i, f in enumerate(dens):
+                if isinstance(f, Density) and _canon(f.vars) == {_ALIASES.get(t.var, t.var)}:
+                    rest = dens[:i] + dens[i + 1 :]
+                    body = self.tr(Mul(tuple(rest))) if rest else sympy.Integer(1)
+                    return self._expect(f, body)
+            raise Unsupported("an integral needs a Gaussian density factor over z")
+        if isinstance(t, KL):
+            return self.tr(t.definition())
+        if isinstance(t, Entropy | LogGap):
+            return self.tr(t.definition())
+        if isinstance(t, Named):
+            return self.tr(t.definition)
+        raise Unsupported(f"the Gaussian semantics has no rule for {type(t).__name__}")
+
+    def instances(self, terms: list[Term]) -> Iterator[Instance]:
+        def sample(rnd: Callable[[], float]) -> dict[sympy.Symbol, float]:
+            out: dict[sympy.Symbol, float] = {self.x: 4 * rnd() - 2}
+            for v in (mu_p, sigma_p, w, b, sigma_x, mu_q, sigma_q):
+                s = v.sympy()
+                out[s] = (0.3 + 2 * rnd()) if v.positive else (4 * rnd() - 2)
+            return out
+
+        label = "Gaussian (integration)" if self.integrate else "Gaussian"
+        yield Instance(label, self.tr, {}, sample)
+
+    def badge(self, terms: list[Term]) -> str:
+        return "✓ Gaussian family (symbolic integration)"

@@ -1,0 +1,180 @@
+"""Check every derivation of the book: ``python -m elbo_book.verify [--mutate] [--jobs J]``.
+
+Collects the derivations registered in :mod:`elbo_book.derive.library` (no notebook is executed),
+checks every step afresh (nothing is cached between runs), prints one row per derivation
+(chapter, name, steps, strengths, seconds) and ends with ``verified: S/T steps in D derivations``;
+the exit status is 1 if S < T or a recorded mistake (errata) unexpectedly passes.
+
+``--mutate`` instead applies the mutation operators of :mod:`elbo_book.derive.mutate` to every
+step and ends with ``mutation kill rate: K/M (P%)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from elbo_book.derive.chain import StepResult
+from elbo_book.derive.mutate import MutationReport, mutate_derivation
+from elbo_book.derive.registry import collect
+
+__all__ = ["Row", "check_all", "format_table", "main", "mutate_all", "strength_summary", "totals"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One derivation's verdict."""
+
+    chapter: str
+    name: str
+    steps: int
+    proven: int
+    expected_failures: int
+    confirmed_failures: int
+    strengths: str
+    failures: tuple[str, ...]
+    seconds: float
+
+
+def _kind(r: StepResult) -> str:
+    if r.expected_failure:
+        return "erratum"
+    if not r.ok:
+        return "FAILED"
+    first = r.badges[0] if r.badges else ""
+    for key, kind in (
+        ("numeric only", "numeric"),
+        ("Jensen", "Jensen"),
+        ("gap =", "gap"),
+        ("any finite support", "any-K"),
+        ("finite support", "finite"),
+        ("Gaussian", "Gaussian"),
+        ("algebra", "algebra"),
+    ):
+        if key in first:
+            return kind
+    return "other"
+
+
+def strength_summary(results: list[StepResult]) -> str:
+    """E.g. ``finite×4, Jensen×1`` (deterministic order of first appearance)."""
+    counts: dict[str, int] = {}
+    for r in results:
+        k = _kind(r)
+        counts[k] = counts.get(k, 0) + 1
+    return ", ".join(f"{k}×{v}" for k, v in counts.items())
+
+
+def _check_one(name: str) -> Row:
+    d = next(d for d in collect() if d.name == name)
+    t0 = time.perf_counter()
+    results = d.check(raise_on_failure=False)
+    secs = time.perf_counter() - t0
+    failures = tuple(f"({r.step.label}) [{r.step.why}] {r.detail}" for r in results if not r.ok)
+    return Row(
+        d.chapter,
+        d.name,
+        len(results),
+        sum(r.ok and not r.expected_failure for r in results),
+        sum(r.expected_failure for r in results),
+        sum(r.ok and r.expected_failure for r in results),
+        strength_summary(results),
+        failures,
+        secs,
+    )
+
+
+def _pool_map(fn, names: list[str], jobs: int) -> list:
+    if jobs <= 1 or len(names) <= 1:
+        return [fn(n) for n in names]
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as ex:
+        return list(ex.map(fn, names))
+
+
+def check_all(jobs: int = 1, chapter: str | None = None) -> list[Row]:
+    """Check every registered derivation (optionally one chapter); one :class:`Row` each."""
+    names = [d.name for d in collect() if chapter is None or d.chapter == chapter]
+    return _pool_map(_check_one, names, jobs)
+
+
+def totals(rows: list[Row]) -> tuple[int, int, int, int, int]:
+    """(S proven steps, T steps to prove, D derivations, confirmed errata, errata)."""
+    s = sum(r.proven for r in rows)
+    t = sum(r.steps - r.expected_failures for r in rows)
+    return (
+        s,
+        t,
+        len(rows),
+        sum(r.confirmed_failures for r in rows),
+        sum(r.expected_failures for r in rows),
+    )
+
+
+def format_table(rows: list[Row], seconds: bool = True) -> str:
+    """The report table and its closing lines (``seconds=False`` for a deterministic copy)."""
+    head = f"{'chapter':<26} {'derivation':<34} {'steps':>5}  {'strengths':<34}"
+    lines = [head + ("  seconds" if seconds else "")]
+    for r in rows:
+        line = f"{r.chapter:<26} {r.name:<34} {r.steps:>5}  {r.strengths:<34}"
+        lines.append(line + (f"  {r.seconds:7.2f}" if seconds else ""))
+    for r in rows:
+        for f in r.failures:
+            lines.append(f"FAILED {r.name} {f}")
+    s, t, d, ec, e = totals(rows)
+    if e:
+        lines.append(f"errata: {ec}/{e} expected failures confirmed")
+    lines.append(f"verified: {s}/{t} steps in {d} derivations")
+    return "\n".join(lines)
+
+
+def _mutate_one(name: str) -> MutationReport:
+    d = next(d for d in collect() if d.name == name)
+    return mutate_derivation(d)
+
+
+def mutate_all(jobs: int = 1, chapter: str | None = None) -> list[MutationReport]:
+    """Mutation-test every registered derivation."""
+    names = [d.name for d in collect() if chapter is None or d.chapter == chapter]
+    return _pool_map(_mutate_one, names, jobs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    ap = argparse.ArgumentParser(prog="python -m elbo_book.verify", description=__doc__)
+    ap.add_argument("--mutate", action="store_true", help="run the mutation test instead")
+    ap.add_argument("--chapter", default=None, help="only this chapter (file basename)")
+    ap.add_argument(
+        "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes"
+    )
+    args = ap.parse_args(argv)
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be ≥ 1, got {args.jobs}")
+    t0 = time.perf_counter()
+    if args.mutate:
+        reps = mutate_all(args.jobs, args.chapter)
+        for r in reps:
+            print(
+                f"{r.name:<34} killed {r.killed:>4}/{r.total:<4} "
+                f"(invalid {r.invalid}, equivalent {r.equivalent})"
+            )
+            for s in r.survivors:
+                print(f"    survived: {s}")
+        k = sum(r.killed for r in reps)
+        m = sum(r.total for r in reps)
+        pct = 100.0 * k / m if m else 100.0
+        print(f"mutation kill rate: {k}/{m} ({pct:.1f}%)")
+        return 0
+    rows = check_all(args.jobs, args.chapter)
+    print(format_table(rows))
+    print(f"total time: {time.perf_counter() - t0:.1f} s with {args.jobs} job(s)", file=sys.stderr)
+    s, t, _, ec, e = totals(rows)
+    return 0 if s == t and ec == e else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
