@@ -9,7 +9,7 @@ Public API:
   binarised, with a fixed seeded train/test split.
 - :class:`FactorDataset` and :func:`make_shapes` — small binary images (16×16 by default) of a
   square or a disc whose shape, size, x- and y-position are independent factors on a full grid:
-  every combination appears exactly once, with its factor values and indices.
+  every combination appears exactly once, with its factor values and indices (486 images).
 - :func:`load_mnist_npz` — MNIST from a local ``.npz`` file (see its docstring for the format).
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits as _sklearn_digits
 
-from elbo_book.validation import check_int, check_positive
+from elbo_book.validation import check_int
 
 __all__ = [
     "MNIST_NPZ_KEYS",
@@ -116,30 +116,29 @@ class FactorDataset:
         return (factor_indices * strides).sum(dim=-1)
 
 
-def make_shapes(
-    *,
-    image_size: int = 16,
-    n_positions: int = 10,
-    sizes: tuple[float, ...] = (3.0, 4.0, 5.0, 6.0),
-) -> FactorDataset:
+def make_shapes(*, image_size: int = 16, sizes: tuple[int, ...] = (4, 6, 8)) -> FactorDataset:
     """Binary ``image_size``² images of a square or a disc: factors shape × size × x × y.
 
-    A square of side s (or a disc of diameter s) is centred at (x, y); the centres lie on an
-    ``n_positions`` × ``n_positions`` grid chosen so the largest object stays inside the image.
-    A pixel is on when its centre lies inside the object.  Deterministic: no randomness.
+    A square of side s, or a disc of diameter s (s an even number of pixels ≥ 4), is centred
+    on a pixel corner (x, y); x and y run over every integer position at which the largest
+    object fits inside the image (9 positions each for the defaults: 2 · 3 · 9 · 9 = 486
+    images).  A pixel is on when its centre lies inside the object, so every image is distinct.
+    Deterministic: no randomness.
     """
-    check_int(image_size, "image_size", minimum=4)
-    check_int(n_positions, "n_positions", minimum=2)
+    check_int(image_size, "image_size", minimum=8)
     if not sizes:
         raise ValueError("sizes must contain at least one object size")
     for s in sizes:
-        check_positive(s, "each size")
+        if isinstance(s, bool) or not isinstance(s, int) or s < 4 or s % 2:
+            raise ValueError(f"each size must be an even int >= 4 (pixels), got {s!r}")
+    if len(set(sizes)) != len(sizes):
+        raise ValueError(f"sizes must be distinct, got {sizes}")
     largest = max(sizes)
-    if largest >= image_size:
-        raise ValueError(f"sizes must be < image_size={image_size}, got {largest}")
-    positions = np.linspace(largest / 2, image_size - largest / 2, n_positions)
+    if largest > image_size - 2:
+        raise ValueError(f"sizes must be <= image_size - 2 = {image_size - 2}, got {largest}")
+    positions = np.arange(largest // 2, image_size - largest // 2 + 1, dtype=np.float64)
     shape_grid = np.array([0.0, 1.0])  # 0 = square, 1 = disc
-    size_grid = np.asarray(sizes, dtype=np.float64)
+    size_grid = np.asarray(sorted(sizes), dtype=np.float64)
     grids = (shape_grid, size_grid, positions, positions)
     factor_sizes = tuple(len(g) for g in grids)
     indices = np.stack(

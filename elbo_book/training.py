@@ -94,9 +94,9 @@ def train_step(
         raise NonFiniteLossError(
             step,
             {
-                "loss": float(loss),
-                "reconstruction": float(terms.reconstruction),
-                "kl": float(terms.kl),
+                "loss": float(loss.detach()),
+                "reconstruction": float(terms.reconstruction.detach()),
+                "kl": float(terms.kl.detach()),
             },
         )
     optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,81 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from elbo_book.data import load_digits, load_mnist_npz, make_shapes
+
+
+def test_digits_split_is_seeded_and_scaled() -> None:
+    a = load_digits(seed=0)
+    b = load_digits(seed=0)
+    c = load_digits(seed=1)
+    assert a.x_train.shape == (1438, 64) and a.x_test.shape == (359, 64) and a.data_dim == 64
+    assert a.x_train.dtype == torch.float32 and a.y_train.dtype == torch.int64
+    assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
+    assert not torch.equal(a.x_train, c.x_train)
+    assert float(a.x_train.min()) == 0.0 and float(a.x_train.max()) == 1.0
+    binary = load_digits(binarize=True, seed=0)
+    assert set(binary.x_train.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(binary.x_train, (a.x_train > 0.5).float())
+
+
+def test_digits_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="test_fraction"):
+        load_digits(test_fraction=1.0)
+    with pytest.raises(ValueError, match="seed"):
+        load_digits(seed=-1)
+
+
+def test_shapes_grid_of_independent_factors() -> None:
+    data = make_shapes()
+    n = int(np.prod(data.factor_sizes))
+    assert data.images.shape == (n, 16, 16) and data.flat.shape == (n, 256)
+    assert data.factor_names == ("shape", "size", "x", "y")
+    assert set(data.images.unique().tolist()) == {0.0, 1.0}
+    # Full grid: every combination of factor indices exactly once, so factors are independent.
+    assert torch.unique(data.factor_indices, dim=0).shape[0] == n
+    assert torch.equal(data.index_of(data.factor_indices), torch.arange(n))
+    assert torch.unique(data.flat, dim=0).shape[0] == n  # all images distinct
+    # Changing x moves the image by whole pixels; the pixel count depends on shape and size only.
+    counts = data.flat.sum(1).reshape(data.factor_sizes)
+    assert bool((counts == counts[:, :, :1, :1]).all())
+
+
+def test_shapes_bad_arguments() -> None:
+    data = make_shapes(image_size=12, sizes=(4,))
+    assert data.factor_sizes == (2, 1, 9, 9)
+    with pytest.raises(ValueError, match="even int"):
+        make_shapes(sizes=(5,))
+    with pytest.raises(ValueError, match="image_size - 2"):
+        make_shapes(image_size=10, sizes=(10,))
+    with pytest.raises(ValueError, match="out of range"):
+        data.index_of(torch.tensor([[0, 1, 0, 0]]))
+    with pytest.raises(ValueError, match="integer tensor"):
+        data.index_of(torch.zeros(1, 4))
+
+
+def test_mnist_npz(tmp_path: Path) -> None:
+    missing = tmp_path / "mnist.npz"
+    with pytest.raises(FileNotFoundError, match=r"mnist\.npz.*x_train"):
+        load_mnist_npz(missing)
+    rng = np.random.default_rng(0)
+    np.savez(
+        missing,
+        x_train=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+        y_train=np.arange(5),
+        x_test=rng.integers(0, 256, (3, 28, 28), dtype=np.uint8),
+        y_test=np.arange(3),
+    )
+    split = load_mnist_npz(missing, binarize=True)
+    assert split.x_train.shape == (5, 784) and split.x_test.shape == (3, 784)
+    assert set(split.x_train.unique().tolist()) <= {0.0, 1.0}
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, x_train=np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="lacks arrays"):
+        load_mnist_npz(partial)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not an npz")
+    with pytest.raises(ValueError, match="not a readable"):
+        load_mnist_npz(garbage)

@@ -1,0 +1,158 @@
+import itertools
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elbo_book.importance import (
+    iwae_bound,
+    iwae_loss,
+    log_evidence_estimate,
+    log_importance_weights,
+    log_mean_exp,
+)
+from elbo_book.models import VAE, diagonal_gaussian
+from elbo_book.objectives import elbo
+from elbo_book.reproducibility import seed_everything
+from elbo_book.toy_models import ConjugateGaussian
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    seed_everything(0)
+
+
+def _setup(replicates: int, loc: float = 0.5, scale: float = 0.8):  # type: ignore[no-untyped-def]
+    """One observation x, repeated ``replicates`` times, and a q that is not the posterior."""
+    model = ConjugateGaussian(2, 0.7)
+    x = torch.tensor([[0.9, 1.4]], dtype=torch.float64).expand(replicates, 2)
+    loc_t = torch.full((replicates, 1), loc, dtype=torch.float64, requires_grad=True)
+    q = diagonal_gaussian(loc_t, torch.full((replicates, 1), scale, dtype=torch.float64))
+    return model, x, loc_t, q
+
+
+@settings(max_examples=30, deadline=None)
+@given(values=st.lists(st.floats(-1e4, 1e4), min_size=1, max_size=8))
+def test_log_mean_exp_is_stable(values: list[float]) -> None:
+    t = torch.tensor(values, dtype=torch.float64)
+    result = log_mean_exp(t)
+    assert torch.isfinite(result)
+    assert float(t.max()) - math.log(len(values)) - 1e-9 <= float(result) <= float(t.max()) + 1e-9
+
+
+def test_bound_increases_with_k_and_tends_to_evidence() -> None:
+    model, x, _, q = _setup(4000)
+    log_px = float(model.log_evidence(x[:1]))
+    with torch.no_grad():
+        means = [float(iwae_bound(model, x, q, n_samples=k)) for k in (1, 4, 16, 64)]
+    assert all(a < b for a, b in itertools.pairwise(means))
+    assert means[-1] <= log_px + 1e-3
+    with torch.no_grad():
+        k1 = float(elbo(model, x, q, analytic_kl=False))
+    assert abs(means[0] - k1) < 0.05  # L_1 is the ELBO
+    small = diagonal_gaussian(q.base_dist.loc[:8].detach(), q.base_dist.scale[:8])
+    large_k = log_evidence_estimate(model, x[:8], small, n_samples=5000, chunk_size=700)
+    assert float((large_k - log_px).abs().max()) < 0.05
+    assert abs(float(large_k.mean()) - log_px) < 0.015
+
+
+def test_bound_is_exact_at_the_posterior_for_any_k() -> None:
+    model = ConjugateGaussian(3, 0.5)
+    _, x = model.sample(5)
+    for k in (1, 7):
+        value = iwae_bound(model, x, model.exact_posterior(x), n_samples=k, reduction="none")
+        torch.testing.assert_close(value, model.log_evidence(x), atol=1e-4, rtol=1e-5)
+
+
+def test_chunking_does_not_change_the_estimator() -> None:
+    """Chunked and unchunked use different draws; both agree with log p(x) within noise."""
+    model, x, _, q = _setup(16)
+    log_px = model.log_evidence(x)
+    for chunk in (None, 1, 333):
+        value = log_evidence_estimate(model, x, q, n_samples=1000, chunk_size=chunk or 1000)
+        assert float((value - log_px).abs().max()) < 0.15
+        assert float((value - log_px).mean().abs()) < 0.03
+
+
+def test_standard_gradient_detaches_the_weights() -> None:
+    """Trap: a loss −Σ w̃_k log w_k with *undetached* normalised weights w̃ has the wrong
+    gradient.  Ours equals the correct −Σ sg(w̃_k) ∇ log w_k."""
+    model, x, loc, q = _setup(3)
+    seed_everything(3)
+    (grad_ours,) = torch.autograd.grad(iwae_loss(model, x, q, n_samples=5, reduction="sum"), loc)
+    seed_everything(3)
+    log_w = log_importance_weights(model, x, q, n_samples=5)
+    weights = torch.softmax(log_w, dim=0)
+    (grad_right,) = torch.autograd.grad(-(weights.detach() * log_w).sum(), loc, retain_graph=True)
+    (grad_wrong,) = torch.autograd.grad(-(weights * log_w).sum(), loc)
+    torch.testing.assert_close(grad_ours, grad_right)
+    assert float((grad_wrong - grad_right).abs().max()) > 1e-3
+
+
+def test_dreg_value_and_decoder_gradient_match_standard() -> None:
+    model = VAE(6, 2, (8,))
+    x = torch.randint(0, 2, (4, 6)).float()
+    grads = {}
+    values = {}
+    for estimator in ("standard", "dreg"):
+        seed_everything(4)
+        model.zero_grad()
+        loss = iwae_loss(model, x, n_samples=6, estimator=estimator)  # type: ignore[arg-type]
+        loss.backward()
+        values[estimator] = loss.detach()
+        grads[estimator] = {n: p.grad.clone() for n, p in model.named_parameters()}
+    torch.testing.assert_close(values["standard"], values["dreg"])
+    for name in grads["standard"]:
+        if name.startswith("decoder"):
+            torch.testing.assert_close(grads["standard"][name], grads["dreg"][name])
+    encoder_diff = grads["standard"]["encoder.0.weight"] - grads["dreg"]["encoder.0.weight"]
+    assert float(encoder_diff.abs().max()) > 0
+
+
+def test_dreg_is_unbiased_lower_variance_and_zero_at_posterior() -> None:
+    model, x, loc, q = _setup(4000)
+    per = {}
+    for estimator in ("standard", "dreg"):
+        seed_everything(6)
+        loss = iwae_loss(model, x, q, n_samples=8, estimator=estimator, reduction="sum")  # type: ignore[arg-type]
+        (per[estimator],) = torch.autograd.grad(loss, loc)
+    diff = per["standard"].mean() - per["dreg"].mean()
+    se = math.sqrt(per["standard"].var() / 4000 + per["dreg"].var() / 4000)
+    assert abs(float(diff)) < 5 * se
+    assert float(per["dreg"].var()) < float(per["standard"].var())
+    posterior = model.exact_posterior(x)
+    post_loc = posterior.base_dist.loc.detach().clone().requires_grad_(True)
+    q_post = diagonal_gaussian(post_loc, posterior.base_dist.scale)
+    loss = iwae_loss(model, x, q_post, n_samples=8, estimator="dreg", reduction="sum")
+    (grad,) = torch.autograd.grad(loss, post_loc)
+    assert float(grad.abs().max()) < 1e-8
+
+
+def test_gradients_finite_for_vae() -> None:
+    model = VAE(6, 2, (8,))
+    x = torch.randint(0, 2, (4, 6)).float()
+    iwae_bound(model, x, n_samples=10, chunk_size=3).backward()
+    assert all(bool(torch.isfinite(p.grad).all()) for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"reduction": "max"}, "reduction"),
+    ],
+)
+def test_bad_bound_inputs(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        iwae_bound(VAE(6, 2, (8,)), torch.zeros(2, 6), **kwargs)
+
+
+def test_bad_loss_inputs() -> None:
+    model = VAE(6, 2, (8,))
+    with pytest.raises(ValueError, match="estimator"):
+        iwae_loss(model, torch.zeros(2, 6), estimator="vimco")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="log_mean_exp"):
+        log_mean_exp(torch.zeros(0))

@@ -1,0 +1,76 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.distributions import Categorical
+
+from elbo_book.reproducibility import seed_everything
+from elbo_book.toy_models import ConjugateGaussian, GaussianMixture
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    seed_everything(0)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    data_dim=st.integers(1, 5),
+    noise=st.floats(0.1, 3.0),
+    batch=st.lists(st.integers(1, 3), max_size=2),
+    seed=st.integers(0, 1000),
+)
+def test_conjugate_bayes_identity(data_dim: int, noise: float, batch: list[int], seed: int) -> None:
+    """log p(x) = log p(x, z) − log p(z|x) at every z: posterior and evidence agree."""
+    g = torch.Generator().manual_seed(seed)
+    model = ConjugateGaussian(data_dim, noise)
+    x = 2 * torch.randn(*batch, data_dim, generator=g, dtype=torch.float64)
+    posterior = model.exact_posterior(x)
+    assert posterior.batch_shape == torch.Size(batch)
+    for _ in range(2):
+        z = 3 * torch.randn(*batch, 1, generator=g, dtype=torch.float64)
+        joint = model.likelihood(z).log_prob(x) + model.prior().log_prob(z)
+        torch.testing.assert_close(joint - posterior.log_prob(z), model.log_evidence(x))
+
+
+def test_conjugate_sample_and_errors() -> None:
+    model = ConjugateGaussian(3, 0.5)
+    z, x = model.sample(7)
+    assert z.shape == (7, 1) and x.shape == (7, 3)
+    with pytest.raises(ValueError, match="noise_scale"):
+        ConjugateGaussian(1, 0.0)
+    with pytest.raises(ValueError, match="data_dim"):
+        ConjugateGaussian(0)
+    with pytest.raises(ValueError, match="last dimension 3"):
+        model.log_evidence(torch.zeros(2, 2))
+
+
+def _mixture() -> GaussianMixture:
+    return GaussianMixture(
+        torch.tensor([1.0, 2.0, 1.0]), torch.tensor([[0.0, 0.0], [2.0, -1.0], [-3.0, 1.0]]), 0.7
+    )
+
+
+def test_mixture_exact_answers_by_enumeration() -> None:
+    model = _mixture()
+    x = torch.randn(5, 2)
+    posterior = model.exact_posterior(x)
+    assert isinstance(posterior, Categorical)
+    torch.testing.assert_close(posterior.probs.sum(-1), torch.ones(5))
+    for k in range(3):
+        z = torch.full((5,), k)
+        joint = model.likelihood(z).log_prob(x) + model.prior().log_prob(z)
+        torch.testing.assert_close(joint - posterior.log_prob(z), model.log_evidence(x))
+    z, xs = model.sample(11)
+    assert z.shape == (11,) and xs.shape == (11, 2)
+
+
+def test_mixture_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="weights must be > 0"):
+        GaussianMixture(torch.tensor([1.0, -1.0]), torch.zeros(2, 1))
+    with pytest.raises(ValueError, match="one row per component"):
+        GaussianMixture(torch.tensor([1.0, 1.0]), torch.zeros(3, 1))
+    with pytest.raises(ValueError, match="integer tensor"):
+        _mixture().likelihood(torch.zeros(2))
+    with pytest.raises(ValueError, match=r"lie in 0\.\.2"):
+        _mixture().likelihood(torch.tensor([3]))

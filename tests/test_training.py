@@ -1,0 +1,88 @@
+import math
+
+import pytest
+import torch
+
+from elbo_book.data import load_digits
+from elbo_book.models import VAE
+from elbo_book.reproducibility import seed_everything
+from elbo_book.training import History, NonFiniteLossError, evaluate, fit, train_step
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    seed_everything(0)
+
+
+@pytest.fixture(scope="module")
+def digits() -> tuple[torch.Tensor, torch.Tensor]:
+    split = load_digits(binarize=True)
+    return split.x_train[:400], split.x_test[:100]
+
+
+def _train(data: tuple[torch.Tensor, torch.Tensor], seed: int = 0, **kw: object) -> History:
+    torch.manual_seed(seed)
+    model = VAE(64, 2, (32,))
+    return fit(model, data[0], data[1], epochs=3, progress=False, seed=seed, device="cpu", **kw)  # type: ignore[arg-type]
+
+
+def test_fit_records_history_and_improves(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    history = _train(digits)
+    assert history.epochs == 3
+    for values in (history.test_elbo, history.test_reconstruction, history.test_kl, history.kl):
+        assert len(values) == 3 and all(math.isfinite(v) for v in values)
+    assert history.elbo[-1] > history.elbo[0]
+    for train, recon, kl in zip(history.elbo, history.reconstruction, history.kl, strict=True):
+        assert math.isclose(train, recon - kl, rel_tol=1e-6, abs_tol=1e-6)
+
+
+def test_same_seed_same_history(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    assert _train(digits, seed=3) == _train(digits, seed=3)
+    assert _train(digits, seed=3).elbo != _train(digits, seed=4).elbo
+
+
+def test_kl_warmup_and_beta(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    history = _train(digits, beta=4.0, kl_warmup_epochs=2)
+    weights = history.kl_weight
+    assert weights[0] < weights[1] < weights[2] == 4.0
+    assert _train(digits, beta=0.0).kl_weight == [0.0, 0.0, 0.0]
+
+
+def test_nan_guard_names_step_and_terms(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    model = VAE(64, 2, (32,))
+    with torch.no_grad():
+        model.decoder[0].weight.fill_(math.nan)
+    with pytest.raises(NonFiniteLossError, match=r"step 0.*reconstruction=nan") as info:
+        fit(model, digits[0], epochs=1, progress=False, device="cpu")
+    assert info.value.step == 0 and math.isnan(info.value.terms["reconstruction"])
+
+
+def test_train_step_and_evaluate(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    model = VAE(64, 2, (32,))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    terms = train_step(model, optimizer, digits[0][:32])
+    assert not terms.elbo.requires_grad
+    result = evaluate(model, digits[1], batch_size=30)
+    assert math.isclose(float(result.elbo), float(result.reconstruction - result.kl), rel_tol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"lr": -1.0}, "lr"),
+        ({"beta": -0.1}, "beta"),
+        ({"kl_warmup_epochs": -1}, "kl_warmup_epochs"),
+    ],
+)
+def test_fit_bad_arguments(
+    digits: tuple[torch.Tensor, torch.Tensor], kwargs: dict, match: str
+) -> None:
+    with pytest.raises(ValueError, match=match):
+        fit(VAE(64, 2, (8,)), digits[0], progress=False, **kwargs)
+
+
+def test_fit_rejects_non_binary_data_for_bernoulli() -> None:
+    with pytest.raises(ValueError, match="x_train must be binary"):
+        fit(VAE(64, 2, (8,)), load_digits().x_train, progress=False)
