@@ -459,7 +459,7 @@ def _c(fn: Callable[[bool], Check], as_written: bool) -> Callable[[], Check]:
     return lambda: fn(as_written)
 
 
-def _n(rule: str, tex: str) -> Callable[[], Check]:
+def _n(rule: str | tuple[str, ...], tex: str) -> Callable[[], Check]:
     return lambda: notation_check(rule, tex)
 
 
@@ -483,7 +483,9 @@ def _pc(fn: Callable[[bool], Check]) -> tuple[Callable[[], Shown], Callable[[], 
     return _c(fn, True), _c(fn, False)
 
 
-def _pn(rule: str, wrong: str, right: str) -> tuple[Callable[[], Shown], Callable[[], Shown]]:
+def _pn(
+    rule: str | tuple[str, ...], wrong: str, right: str
+) -> tuple[Callable[[], Shown], Callable[[], Shown]]:
     return _n(rule, wrong), _n(rule, right)
 
 
@@ -752,10 +754,11 @@ ERRATA: tuple[Erratum, ...] = (
         "typo",
         "a misplaced bracket in E_{q(z_n|x_n)} and 𝕀(n, z) with a comma",
         _pn(
-            "subscript_brackets",
-            r"E_{q_\phi(z_n\vert x_n})\left[\log p_\theta(x_n\vert z_n)"
-            r"\right]",
-            r"E_{q_\phi(z_n\vert x_n)}\left[\log p_\theta(x_n\vert z_n)\right]",
+            ("subscript_brackets", "mutual_information_arguments"),
+            r"E_{q_\phi(z_n\vert x_n})\left[\log p_\theta(x_n\vert z_n)\right]"
+            r" - \mathbb{I}_{q_\phi(n,z)}(n,z)",
+            r"E_{q_\phi(z_n\vert x_n)}\left[\log p_\theta(x_n\vert z_n)\right]"
+            r" - \mathbb{I}_{q_\phi(n,z)}(n;z)",
         ),
     ),
     # ---------------------------------------------------------------- imprecise

@@ -148,12 +148,16 @@ RULES: dict[str, tuple[str, Callable[[str], list[str]]]] = {
 }
 
 
-def notation_check(rule: str, tex: str) -> Check:
-    """Apply the notation ``rule`` (a key of :data:`RULES`) to the LaTeX snippet ``tex``."""
-    if rule not in RULES:
-        raise ValueError(f"unknown notation rule {rule!r}; expected one of {sorted(RULES)}")
-    statement, fn = RULES[rule]
-    problems = fn(tex)
+def notation_check(rule: str | tuple[str, ...], tex: str) -> Check:
+    """Apply the notation ``rule`` (a key of :data:`RULES`, or a tuple of keys) to ``tex``."""
+    rules = (rule,) if isinstance(rule, str) else rule
+    unknown = [r for r in rules if r not in RULES]
+    if unknown or not rules:
+        raise ValueError(
+            f"unknown notation rule {unknown or rules!r}; expected one of {sorted(RULES)}"
+        )
+    problems = [msg for r in rules for msg in RULES[r][1](tex)]
+    statement = "; ".join(RULES[r][0] for r in rules)
     shown = tex if len(tex) <= 160 else tex[:157] + "..."
     evidence = (f"checked: {shown}", *(problems or ["no problem found"]))
     return Check(statement, "notation check", not problems, evidence)
