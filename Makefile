@@ -7,7 +7,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv book book-strict test unit lint verify benchmarks clean
+MATHJAX := _mathjax/_static/mathjax/tex-mml-chtml.js
+
+.PHONY: venv book book-strict test unit lint verify browser benchmarks clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -16,15 +18,19 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-venv: $(STAMP)
+## MathJax for offline math (npm, or pip as a fallback): copied into the HTML by _config.yml.
+$(MATHJAX): tools/install_mathjax.sh | $(STAMP)
+	bash tools/install_mathjax.sh
+
+venv: $(STAMP) $(MATHJAX)
 
 ## Build the HTML book with every chapter executed (cached between local builds).
-book: $(STAMP)
+book: $(STAMP) $(MATHJAX)
 	$(BIN)/jupyter-book build . -n -W --keep-going
 	@echo "book: open _build/html/index.html"
 
 ## The strict build that the test command runs: any Sphinx warning fails it.
-book-strict: $(STAMP)
+book-strict: $(STAMP) $(MATHJAX)
 	rm -rf _build/html
 	$(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build-log.txt
 	@! grep -E "(WARNING|ERROR)" _build-log.txt || { echo "book build printed warnings"; exit 1; }
@@ -40,8 +46,13 @@ unit: $(STAMP)
 verify: $(STAMP)
 	$(BIN)/python -m elbo_book.verify
 
-## The whole test suite: lint, unit tests + nbval, derivation report, strict book build.
-test: lint unit book-strict
+## Every page of the built book in headless Chromium (tests/browser); screenshots in test-output/.
+## Skipped, with the reason, where Chromium is missing; under CI (CI=true) that fails instead.
+browser: $(STAMP)
+	$(BIN)/pytest tests/browser --browser -rs
+
+## The whole test suite: lint, unit tests + nbval, derivation report, strict book build, browser.
+test: lint unit book-strict browser
 
 benchmarks: $(STAMP)
 	$(BIN)/python -m benchmarks
