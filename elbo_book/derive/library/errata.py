@@ -446,7 +446,7 @@ class Erratum:
 
     @property
     def method(self) -> str:
-        """How the source's version is refuted: engine, numeric or notation."""
+        """The kind of check that refutes the source's version (engine, numeric or notation)."""
         shown = _cached(self.label, "as_written")
         return shown.method if isinstance(shown, Check) else "SymPy engine"
 

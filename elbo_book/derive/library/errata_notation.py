@@ -135,6 +135,7 @@ def distinct_symbols(tex: str) -> list[str]:
     return problems
 
 
+#: Rule name → (the statement it checks, the function returning the problems found).
 RULES: dict[str, tuple[str, Callable[[str], list[str]]]] = {
     "kl_separator": ("KL(a ‖ b) separates its densities by ‖", kl_separator),
     "variational_subscript": ("every variational density is written q_φ", variational_subscript),
