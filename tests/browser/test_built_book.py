@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urldefrag, urlsplit
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import pytest
 
@@ -63,8 +63,20 @@ async (waitMs) => {
   out.images = imgs.map((im) => ({src: im.currentSrc || im.src,
                                   ok: im.complete && im.naturalWidth > 0}));
 
-  const visible = (el) => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})
-      && el.getBoundingClientRect().width > 0 && el.getBoundingClientRect().height > 0;
+  // Shown, with a size, and not cut off by a clipping or scrolling ancestor (an output area that
+  // is too narrow hides a table's last column): a reader sees it without scrolling sideways.
+  const visible = (el) => {
+    const r = el.getBoundingClientRect();
+    if (!el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})
+        || r.width <= 0 || r.height <= 0) return false;
+    for (let a = el.parentElement; a && a !== document.body; a = a.parentElement) {
+      if (getComputedStyle(a).overflowX === 'visible') continue;
+      const c = a.getBoundingClientRect();
+      if (Math.min(r.right, c.right) - Math.max(r.left, c.left) < Math.min(r.width, 40) - 1)
+        return false;
+    }
+    return true;
+  };
   const skip = 'pre, code, script, style, textarea, noscript, mjx-container, .highlight';
   // Visible prose text, code and typeset math excluded.
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
@@ -205,9 +217,12 @@ class PageReport:
                 out.append(f"derivation {i} shows no strength badges")
             for b in der["badges"]:
                 if not b["visible"] or not re.search(r"[✓✗]", b["text"]):
-                    out.append(f"derivation {i}: badge not visible or without a verdict: {b}")
+                    out.append(
+                        f"derivation {i}: badge not visible (hidden or cut off) or without a "
+                        f"verdict: {b['text'][:80]!r}"
+                    )
         # What the page's source promises must be on the page.
-        src = source.read_text(encoding="utf-8") if source else ""
+        src = source.read_text(encoding="utf-8") if source and source.is_file() else ""
         if "{prf:" in src and not d["proofs"]:
             out.append(
                 "the source has sphinx-proof directives but the page shows no theorem/proof box"
@@ -321,14 +336,16 @@ def _page_with_math(html_dir: Path) -> str:
     pytest.fail("no page of the book has a formula: the math checks cannot be exercised")
 
 
-def _broken_visit(html_dir: Path, server: Any, browser: Any, page: str, html: str) -> list[str]:
+def _broken_visit(
+    html_dir: Path, server: Any, browser: Any, page: str, html: str, source: Path | None = None
+) -> list[str]:
     broken = "/" + page.removesuffix(".html") + "__broken.html"
     server.overrides[broken] = html.encode()
     try:
         report = visit(browser, server.base.rstrip("/") + broken, None)
     finally:
         del server.overrides[broken]
-    problems = report.problems(LinkChecker(html_dir, server.base), None)
+    problems = report.problems(LinkChecker(html_dir, server.base), source)
     return [p for p in problems if "__broken.html" not in p]  # its links to itself are not on disk
 
 
@@ -357,3 +374,36 @@ def test_control_bad_formula(html_dir: Path, server: Any, browser: Any) -> None:
     assert any(p.startswith("raw TeX on the page: '$\\\\log") for p in problems), problems
     assert any(p.startswith("MathJax error in a formula") for p in problems), problems
     assert any(p.startswith("undefined TeX macro") for p in problems), problems
+
+
+def test_control_hidden_box_broken_link_missing_buttons(
+    html_dir: Path, server: Any, browser: Any
+) -> None:
+    """A hidden theorem box, a derivation without badges, a dead link, a missing image and a page
+    without its download/launch buttons: all caught."""
+    page = _page_with_math(html_dir)
+    html = (html_dir / page).read_text()
+    html = re.sub(r'class="[^"]*dropdown-(download|launch)-buttons[^"]*"', 'class="gone"', html)
+    extra = (
+        '<div class="proof theorem admonition" style="display:none">'
+        '<p class="admonition-title">Theorem 9</p><p>Hidden.</p></div>'
+        "<div class='elbo-derivation mathjax_process'><table><tr><td>\\(a\\)</td></tr>"
+        "<tr><td>\\(=b\\)</td><td></td></tr></table></div>"
+        '<a href="no_such_page.html">dead</a>'
+        '<a href="/genindex.html#no-such-anchor">dead anchor</a>'
+        '<img src="no_such_image.png" alt="missing">'
+    )
+    html = html.replace("</main>", extra + "</main>", 1)
+    notebook = html_dir / "_sources" / "control.ipynb"  # a notebook page must have launch buttons
+    problems = _broken_visit(html_dir, server, browser, page, html, source=notebook)
+    expected = [
+        "theorem/proof box not shown as a box: 'Theorem 9'",
+        "derivation 1: badge not visible (hidden or cut off) or without a verdict",
+        f"broken link {urljoin(server.base + page, 'no_such_page.html')}: no file",
+        f"broken link {server.base}genindex.html#no-such-anchor: no #no-such-anchor",
+        "image did not load",
+        "download button missing",
+        "launch button missing",
+    ]
+    for start in expected:
+        assert any(p.startswith(start) for p in problems), (start, problems)
