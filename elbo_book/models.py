@@ -30,7 +30,13 @@ from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 from torch.nn import functional as F
 
-from elbo_book.validation import check_choice, check_int, check_positive, check_tensor
+from elbo_book.validation import (
+    check_choice,
+    check_int,
+    check_positive,
+    check_tensor,
+    is_binary,
+)
 
 __all__ = [
     "LOGVAR_BOUNDS",
@@ -87,6 +93,10 @@ def diagonal_gaussian_from_logvar(loc: torch.Tensor, logvar: torch.Tensor) -> In
     """
     check_tensor(loc, "loc", min_ndim=1)
     check_tensor(logvar, "logvar", min_ndim=1)
+    return _gaussian_from_logvar(loc, logvar)
+
+
+def _gaussian_from_logvar(loc: torch.Tensor, logvar: torch.Tensor) -> Independent:
     scale = torch.exp(0.5 * logvar.clamp(*LOGVAR_BOUNDS))
     return Independent(Normal(loc, scale, validate_args=False), 1)
 
@@ -207,7 +217,7 @@ class VAE(nn.Module):
     def check_data(self, x: torch.Tensor, name: str = "x") -> torch.Tensor:
         """Check that ``x`` is finite float data of shape ``(..., data_dim)`` fit for decoding."""
         check_tensor(x, name, min_ndim=1, last_dim=self.data_dim)
-        if self.config.likelihood == "bernoulli" and not bool(((x == 0) | (x == 1)).all()):
+        if self.config.likelihood == "bernoulli" and not is_binary(x):
             raise ValueError(
                 f"{name} must be binary (0 or 1) for likelihood='bernoulli'; binarise it "
                 "(e.g. elbo_book.data.load_digits(binarize=True)) or use likelihood='gaussian'"
@@ -222,7 +232,7 @@ class VAE(nn.Module):
         """q_φ(z|x) = N(μ_φ(x), diag exp(logvar_φ(x))), batch shape ``x.shape[:-1]``."""
         self.check_data(x)
         loc, logvar = self.encoder(x).chunk(2, dim=-1)
-        return diagonal_gaussian_from_logvar(loc, logvar)
+        return _gaussian_from_logvar(loc, logvar)
 
     def forward(self, x: torch.Tensor) -> Independent:
         """Same as :meth:`encode`."""
@@ -244,14 +254,20 @@ class VAE(nn.Module):
     def decode(self, z: torch.Tensor) -> Independent:
         """p_θ(x|z): independent Bernoulli (logits) or Normal per data dimension."""
         check_tensor(z, "z", min_ndim=1, last_dim=self.latent_dim)
+        return self._decode(z)
+
+    def _decode(self, z: torch.Tensor) -> Independent:
         out = self.decoder(z)
         if self.config.likelihood == "bernoulli":
             return Independent(Bernoulli(logits=out, validate_args=False), 1)
         return Independent(Normal(out, self.decoder_scale(), validate_args=False), 1)
 
     def likelihood(self, z: torch.Tensor) -> Independent:
-        """Alias of :meth:`decode` (the :class:`LatentVariableModel` interface)."""
-        return self.decode(z)
+        """:meth:`decode` for latents drawn by the objectives (the :class:`LatentVariableModel`
+        interface): checks shape and dtype but not finiteness, which samples from a q with
+        finite parameters have by construction."""
+        check_tensor(z, "z", min_ndim=1, last_dim=self.latent_dim, finite=False)
+        return self._decode(z)
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -66,13 +66,17 @@ class ELBOTerms(NamedTuple):
 def encode_or_check(
     model: LatentVariableModel, x: torch.Tensor, q: Distribution | None
 ) -> Distribution:
-    """Return ``q`` (checked against ``x``'s batch shape), or ``model.encode(x)`` if None."""
-    if not isinstance(model, LatentVariableModel):
+    """Return ``q`` (checked against ``x``'s batch shape), or ``model.encode(x)`` if None.
+
+    ``x`` is checked here when ``q`` is given; ``model.encode`` checks it otherwise.
+    """
+    if not (
+        callable(getattr(model, "prior", None)) and callable(getattr(model, "likelihood", None))
+    ):
         raise ValueError(
             "model must provide prior() and likelihood(z) (a LatentVariableModel), "
             f"got {type(model).__name__}"
         )
-    check_tensor(x, "x", min_ndim=1)
     if q is None:
         encode = getattr(model, "encode", None)
         if encode is None:
@@ -80,6 +84,7 @@ def encode_or_check(
                 f"{type(model).__name__} has no encoder: pass the variational distribution q"
             )
         return encode(x)
+    check_tensor(x, "x", min_ndim=1)
     if not isinstance(q, Distribution):
         raise ValueError(f"q must be a torch.distributions.Distribution, got {type(q).__name__}")
     if tuple(q.batch_shape) != tuple(x.shape[:-1]):
@@ -90,8 +95,7 @@ def encode_or_check(
     return q
 
 
-def _draw(q: Distribution, n_samples: int) -> torch.Tensor:
-    shape = torch.Size([n_samples])
+def _draw(q: Distribution, shape: torch.Size) -> torch.Tensor:
     return q.rsample(shape) if q.has_rsample else q.sample(shape)
 
 
@@ -125,17 +129,23 @@ def elbo_terms(
         kl = kl_divergence(q, prior)
     else:
         check_int(n_samples, "n_samples")
-        z = _draw(q, n_samples)  # (L, *batch, *event)
-        reconstruction = model.likelihood(z).log_prob(x).mean(dim=0)
+        # One draw needs no sample dimension (and no mean over it).
+        single = n_samples == 1
+        z = _draw(q, torch.Size([] if single else [n_samples]))  # ([L], *batch, *event)
+        reconstruction = model.likelihood(z).log_prob(x)
         if analytic_kl:
             kl = kl_divergence(q, prior)
         else:
-            kl = (q.log_prob(z) - prior.log_prob(z)).mean(dim=0)
-    kl = kl.expand_as(reconstruction)
+            kl = q.log_prob(z) - prior.log_prob(z)
+        if not single:
+            reconstruction = reconstruction.mean(dim=0)
+            kl = kl if analytic_kl else kl.mean(dim=0)
+    reconstruction = reduce(reconstruction, reduction)
+    kl = reduce(kl.expand_as(reconstruction) if reduction == "none" else kl, reduction)
     return ELBOTerms(
-        elbo=reduce(reconstruction - kl, reduction),
-        reconstruction=reduce(reconstruction, reduction),
-        kl=reduce(kl, reduction),
+        elbo=reconstruction - kl,
+        reconstruction=reconstruction,
+        kl=kl,
     )
 
 

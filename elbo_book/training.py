@@ -89,8 +89,9 @@ def train_step(
     the parameters are touched.
     """
     terms = elbo_terms(model, x, n_samples=n_samples, reduction="mean")
-    loss = kl_weight * terms.kl - terms.reconstruction
-    if not bool(torch.isfinite(loss)):
+    kl = terms.kl if kl_weight == 1.0 else kl_weight * terms.kl
+    loss = kl - terms.reconstruction
+    if not math.isfinite(float(loss.detach())):
         raise NonFiniteLossError(
             step,
             {

@@ -7,6 +7,7 @@ Public API:
 
 - :data:`Reduction` — the literal type ``"none" | "mean" | "sum"``.
 - :func:`check_tensor` — a floating-point, finite tensor with an optional number of dimensions.
+- :func:`all_finite`, :func:`is_binary` — cheap whole-tensor tests (one reduction each).
 - :func:`check_positive` — a finite real number ``> 0``.
 - :func:`check_nonnegative` — a finite real number ``≥ 0``.
 - :func:`check_int` — an ``int`` (not ``bool``) with a lower bound.
@@ -27,12 +28,14 @@ Reduction = Literal["none", "mean", "sum"]
 
 __all__ = [
     "Reduction",
+    "all_finite",
     "check_choice",
     "check_int",
     "check_nonnegative",
     "check_positive",
     "check_reduction",
     "check_tensor",
+    "is_binary",
     "reduce",
 ]
 
@@ -67,9 +70,28 @@ def check_tensor(
         raise ValueError(
             f"{name} must have last dimension {last_dim}, got shape {tuple(value.shape)}"
         )
-    if finite and not bool(torch.isfinite(value).all()):
+    if finite and not all_finite(value):
         raise ValueError(f"{name} must be finite everywhere; it contains NaN or inf")
     return value
+
+
+def all_finite(value: torch.Tensor) -> bool:
+    """Whether every entry of ``value`` is finite (no NaN, no ±inf).
+
+    Fast path: NaN and ±inf propagate through a sum, so a finite sum proves a finite tensor;
+    only a non-finite sum (which finite values can reach by overflow) needs the full check.
+    """
+    if math.isfinite(float(value.detach().sum())):
+        return True
+    return bool(torch.isfinite(value).all())
+
+
+def is_binary(value: torch.Tensor) -> bool:
+    """Whether every entry of ``value`` is exactly 0 or 1."""
+    if value.numel() == 0:
+        return True
+    low, high = value.detach().aminmax()
+    return float(low) >= 0.0 and float(high) <= 1.0 and torch.equal(value, value.round())
 
 
 def _check_real(value: object, name: str) -> float:

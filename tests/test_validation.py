@@ -4,12 +4,14 @@ import pytest
 import torch
 
 from elbo_book.validation import (
+    all_finite,
     check_choice,
     check_int,
     check_nonnegative,
     check_positive,
     check_reduction,
     check_tensor,
+    is_binary,
     reduce,
 )
 
@@ -61,3 +63,15 @@ def test_choices_and_reduction() -> None:
     assert reduce(values, "none") is values
     assert reduce(values, "mean") == 2.0
     assert reduce(values, "sum") == 6.0
+
+
+def test_all_finite_and_is_binary() -> None:
+    assert all_finite(torch.zeros(3))
+    big = torch.full((4,), 3e38)  # the sum overflows, the entries are finite
+    assert all_finite(big)
+    assert not all_finite(torch.tensor([1.0, math.nan]))
+    assert not all_finite(torch.tensor([math.inf, -math.inf]))
+    assert is_binary(torch.tensor([0.0, 1.0, 1.0]))
+    assert is_binary(torch.zeros(0))
+    for bad in ([0.0, 0.5], [0.0, 2.0], [-1.0, 1.0], [0.0, math.nan]):
+        assert not is_binary(torch.tensor(bad))
