@@ -11,6 +11,7 @@ from elbo_book.derive.checks import CheckFailed, Gap, Jensen, Numeric
 from elbo_book.derive.registry import collect, register
 from elbo_book.derive.semantics import Finite, Gaussian, N
 from elbo_book.derive.terms import (
+    ELBO,
     KL,
     Entropy,
     Expect,
@@ -36,6 +37,7 @@ from elbo_book.derive.terms import (
 E = Expect
 
 __all__ = [
+    "ELBO",
     "KL",
     "CheckFailed",
     "Derivation",

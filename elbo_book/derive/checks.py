@@ -260,7 +260,7 @@ class Jensen(Certificate):
         if second.is_nonpositive is not True:
             raise CheckFailed("log is not certified concave")
         if y1 == y2:
-            match = ["Y matches syntactically"]
+            match = ["✓ the same Y on both sides (syntactic match)"]
         else:
             try:
                 match = check_equal(
@@ -283,7 +283,8 @@ class Jensen(Certificate):
                 continue
             except Undefined as err:
                 raise InvalidTerm(f"undefined term: {err}") from err
-        return [f"✓ Jensen: log is concave (d²/dt² log t = {second} ≤ 0, SymPy)", *match]
+        shown = str(second).replace("**2", "²").replace("-", "−")
+        return [f"✓ Jensen: log is concave (d²/dt² log t = {shown} ≤ 0, SymPy)", *match]
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,10 @@ class LogAtoms:
             self._back[s] = key
         return self._atoms[key]
 
+    def symbols(self) -> list[sympy.Symbol]:
+        """The atom symbols created so far."""
+        return list(self._back)
+
     def restore(self, expr: sympy.Expr) -> sympy.Expr:
         """Replace atoms by ``log(f)`` again (for showing a residual)."""
         return expr.xreplace({s: sympy.log(f) for s, f in self._back.items()})
@@ -99,8 +103,19 @@ def residual(
     sub = sub or {}
     atoms = LogAtoms()
     lin = atoms.linearise(expr, sub).xreplace(sub)
-    _, frac = sfield(lin)
-    return frac.as_expr(), atoms
+    # Atoms are independent indeterminates: group the expanded terms by their atom monomial and
+    # normalise each group's coefficient in the field of rational functions.
+    syms = tuple(atoms.symbols())
+    groups: dict[sympy.Expr, list[sympy.Expr]] = {}
+    for term in sympy.Add.make_args(sympy.expand(lin)):
+        coeff, mono = term.as_independent(*syms, as_Add=False) if syms else (term, sympy.S.One)
+        groups.setdefault(mono, []).append(coeff)
+    out = sympy.Integer(0)
+    for mono, coeffs in groups.items():
+        _, frac = sfield(sympy.Add(*coeffs))
+        if frac != 0:
+            out += frac.as_expr() * mono
+    return out, atoms
 
 
 def is_zero(expr: sympy.Expr, sub: dict[sympy.Symbol, sympy.Expr] | None = None) -> bool:

@@ -663,3 +663,11 @@ def walk(term: Term) -> Iterator[Term]:
     yield term
     for c in term.children():
         yield from walk(c)
+
+
+ELBO = Named(
+    r"\mathcal{L}(x; \theta, \phi)",
+    "ELBO(x; θ, φ)",
+    Expect(q(z | x), Log(Div(p(x, z), q(z | x)))),
+)
+"""The evidence lower bound ℒ(x; θ, φ) = E_{q_φ(z|x)}[log p_θ(x, z) / q_φ(z | x)]."""

@@ -1,0 +1,77 @@
+"""Chapter 1 (``01_jensen_bound``): the evidence lower bound from Jensen's inequality.
+
+* ``jensen_bound`` — log p(x) ≥ ℒ(x; θ, φ), following the chain of seed 002's equations (1)–(6)
+  with its mistakes removed (no repeated line; Bayes' rule as p(x, z) = p(z | x) p(x)).
+* ``importance_identity`` — p(x) = E_q[p(x, z) / q(z | x)], which needs q > 0 wherever
+  p(x, z) > 0 (in the finite model every q_k is a positive symbol, so the condition holds).
+* ``bound_gap`` — log p(x) ≥ ℒ with the gap certified to be KL(q(z|x) ‖ p(z|x)) ≥ 0: the bound is
+  tight exactly when q is the posterior.
+"""
+
+from __future__ import annotations
+
+from elbo_book.derive.chain import Derivation
+from elbo_book.derive.checks import Gap, Jensen
+from elbo_book.derive.registry import register
+from elbo_book.derive.terms import ELBO, KL, Expect, Integral, log, p, q, x, z
+
+CHAPTER = "01_jensen_bound"
+
+_q, _pxz, _post = q(z | x), p(x, z), p(z | x)
+
+
+@register(chapter=CHAPTER)
+def jensen_bound() -> Derivation:
+    """log p(x) ≥ ℒ(x; θ, φ) by Jensen's inequality (seed 002, eqs (1)–(6), corrected)."""
+    return (
+        Derivation("jensen_bound", log(p(x)), title="The evidence lower bound via Jensen")
+        .eq(log(Integral(_pxz, "z")), "marginalisation: p(x) = ∫ p(x, z) dz", label="marg")
+        .eq(
+            log(Integral(_q * (_pxz / _q), "z")),
+            "multiply and divide by q(z | x) (needs q > 0 wherever p(x, z) > 0)",
+            label="times-one",
+        )
+        .eq(
+            log(Integral(_q * (_post * p(x) / _q), "z")),
+            "Bayes' rule: p(x, z) = p(z | x) p(x)",
+            label="bayes",
+        )
+        .ge(
+            Integral(_q * log(_post * p(x) / _q), "z"),
+            "Jensen's inequality: log is concave",
+            certificate=Jensen(),
+            label="jensen",
+        )
+        .eq(
+            Expect(_q, log(_pxz / _q)),
+            "Bayes' rule back; an integral against q is an expectation",
+            label="expect",
+        )
+        .eq(ELBO, "definition of the ELBO", label="elbo")
+    )
+
+
+@register(chapter=CHAPTER)
+def importance_identity() -> Derivation:
+    """p(x) = E_q[p(x, z) / q(z | x)] when q > 0 wherever p(x, z) > 0."""
+    return (
+        Derivation("importance_identity", p(x), title="The evidence as an expectation under q")
+        .eq(Integral(_pxz, "z"), "marginalisation", label="marg")
+        .eq(
+            Integral(_q * (_pxz / _q), "z"),
+            "multiply and divide by q(z | x) (support condition)",
+            label="times-one",
+        )
+        .eq(Expect(_q, _pxz / _q), "an integral against q is an expectation", label="expect")
+    )
+
+
+@register(chapter=CHAPTER)
+def bound_gap() -> Derivation:
+    """log p(x) ≥ ℒ, the gap being KL(q(z | x) ‖ p(z | x)) ≥ 0."""
+    return Derivation("bound_gap", log(p(x)), title="The bound and its gap").ge(
+        ELBO,
+        "log p(x) − ℒ = KL(q(z | x) ‖ p(z | x)) ≥ 0 (Gibbs' inequality)",
+        certificate=Gap(KL(_q, _post)),
+        label="gap",
+    )

@@ -1,0 +1,129 @@
+"""Chapter 2 (``02_kl_elbo_identity``): log p(x) = KL(q(z | x) ‖ p(z | x)) + ℒ(x; θ, φ).
+
+* ``identity_multiply_by_one`` — seed 000's chain (multiply by one inside the log), corrected:
+  q(z | x) where the source has q(x | x), and the log of a product split into a *sum of logs*
+  (the source writes a sum of ratios inside one log).  Proven for finite supports and for the
+  linear-Gaussian family.
+* ``identity_from_elbo`` — seed 002's equations (7)–(11), corrected: Bayes' rule gives
+  log p(x, z) = log p(z | x) + log p(x), with a plus sign.
+* ``energy_entropy`` — ℒ = E_q[log p(x, z)] + ℍ[q(z | x)] = E_q[log p(x, z)] − E_q[log q(z | x)].
+* ``free_energy`` — the variational free energy F = −ℒ = KL(q ‖ p(z | x)) − log p(x).
+"""
+
+from __future__ import annotations
+
+from elbo_book.derive.chain import Derivation
+from elbo_book.derive.registry import register
+from elbo_book.derive.semantics import Finite, Gaussian
+from elbo_book.derive.terms import (
+    ELBO,
+    KL,
+    Entropy,
+    Expect,
+    Integral,
+    Named,
+    Num,
+    log,
+    p,
+    q,
+    x,
+    z,
+)
+
+CHAPTER = "02_kl_elbo_identity"
+
+_q, _pxz, _post = q(z | x), p(x, z), p(z | x)
+_BOTH = (Finite(), Gaussian())
+
+
+@register(chapter=CHAPTER)
+def identity_multiply_by_one() -> Derivation:
+    """log p(x) = KL + ℒ by multiplying by one inside the log (seed 000, corrected)."""
+    return (
+        Derivation(
+            "identity_multiply_by_one",
+            log(p(x)),
+            title="log p(x) = KL + ELBO, multiplying by one",
+            semantics=_BOTH,
+        )
+        .eq(log(p(x)) * Expect(_q, Num(1)), "E_q[1] = 1", label="one")
+        .eq(Expect(_q, log(p(x))), "a constant moves inside the expectation", label="inside")
+        .eq(Expect(_q, log(_pxz / _post)), "Bayes' rule: p(x) = p(x, z) / p(z | x)", label="bayes")
+        .eq(
+            Expect(_q, log(_q * _pxz / (_post * _q))),
+            "multiply by q(z | x) / q(z | x)",
+            label="times-one",
+        )
+        .eq(
+            Expect(_q, log(_q / _post) + log(_pxz / _q)),
+            "log of a product is the sum of the logs",
+            label="split",
+        )
+        .eq(
+            Expect(_q, log(_q / _post)) + Expect(_q, log(_pxz / _q)),
+            "linearity of expectation",
+            label="linear",
+        )
+        .eq(KL(_q, _post) + ELBO, "definitions of KL and of the ELBO", label="defs")
+    )
+
+
+@register(chapter=CHAPTER)
+def identity_from_elbo() -> Derivation:
+    """ℒ = log p(x) − KL(q ‖ p(z | x)) (seed 002, eqs (7)–(11), corrected)."""
+    return (
+        Derivation("identity_from_elbo", ELBO, title="ELBO = log p(x) − KL", semantics=_BOTH)
+        .eq(Integral(_q * log(_pxz / _q), "z"), "definition of the ELBO", label="def")
+        .eq(
+            Expect(_q, log(_pxz) - log(_q)),
+            "log of a quotient; an integral against q is an expectation",
+            label="split",
+        )
+        .eq(
+            Expect(_q, log(_post) + log(p(x)) - log(_q)),
+            "Bayes' rule: log p(x, z) = log p(z | x) + log p(x)",
+            label="bayes",
+        )
+        .eq(
+            -KL(_q, _post) + Expect(_q, log(p(x))),
+            "linearity; definition of KL",
+            label="kl",
+        )
+        .eq(-KL(_q, _post) + log(p(x)), "log p(x) does not depend on z", label="const")
+    )
+
+
+@register(chapter=CHAPTER)
+def energy_entropy() -> Derivation:
+    """ℒ = E_q[log p(x, z)] + ℍ[q(z | x)] (energy and entropy)."""
+    return (
+        Derivation("energy_entropy", ELBO, title="ELBO = −energy + entropy", semantics=_BOTH)
+        .eq(Expect(_q, log(_pxz) - log(_q)), "definition; log of a quotient", label="def")
+        .eq(
+            Expect(_q, log(_pxz)) - Expect(_q, log(_q)),
+            "linearity (seed 002's form)",
+            label="linear",
+        )
+        .eq(
+            Expect(_q, log(_pxz)) + Entropy(_q),
+            "definition of entropy (seed 000's form)",
+            label="entropy",
+        )
+    )
+
+
+FREE_ENERGY = Named(
+    r"\mathcal{F}(x; \theta, \phi)",
+    "F(x; θ, φ)",
+    Expect(_q, log(_q) - log(_pxz)),
+)
+
+
+@register(chapter=CHAPTER)
+def free_energy() -> Derivation:
+    """F = E_q[log q − log p(x, z)] = −ℒ = KL(q ‖ p(z | x)) − log p(x)."""
+    return (
+        Derivation("free_energy", FREE_ENERGY, title="Free energy = −ELBO", semantics=_BOTH)
+        .eq(-ELBO, "definitions: F is the ELBO with the sign flipped", label="neg")
+        .eq(KL(_q, _post) - log(p(x)), "the KL–ELBO identity", label="identity")
+    )
