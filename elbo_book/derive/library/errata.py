@@ -950,5 +950,5 @@ class DerivationView:
 
 def view(shown: Shown) -> DerivationView | Check:
     """What the Errata page displays for a check: a :class:`DerivationView` of a derivation, or
-    the computed :class:`Check` itself."""
+    the computed :class:`~elbo_book.derive.library.errata_claims.Check` itself."""
     return DerivationView(shown) if isinstance(shown, Derivation) else shown
