@@ -16,7 +16,7 @@ import html
 import time
 from dataclasses import dataclass, field
 
-from elbo_book.derive.checks import Certificate, CheckFailed, check_relation
+from elbo_book.derive.checks import Certificate, CheckFailed, Numeric, check_relation
 from elbo_book.derive.semantics import Finite, Semantics
 from elbo_book.derive.terms import Term, as_term
 
@@ -49,6 +49,7 @@ class Step:
     certificate: Certificate | None = None
     expect_fail: bool = False
     semantics: tuple[Semantics, ...] | None = None
+    crosscheck: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,8 +100,10 @@ class Derivation:
         certificate: Certificate | None = None,
         expect_fail: bool = False,
         semantics: tuple[Semantics, ...] | None = None,
+        crosscheck: bool = False,
     ) -> Derivation:
-        """Append a step and return the derivation (for chaining)."""
+        """Append a step and return the derivation (for chaining).  ``crosscheck`` adds a numeric
+        evaluation on random instances after the proof (labelled as such)."""
         if rel not in _REL_TEX:
             raise ValueError(f"relation must be one of {list(_REL_TEX)}, got {rel!r}")
         if not why.strip():
@@ -108,7 +111,9 @@ class Derivation:
         lab = label or str(len(self.steps) + 1)
         if any(s.label == lab for s in self.steps):
             raise ValueError(f"duplicate step label {lab!r} in derivation {self.name!r}")
-        self.steps.append(Step(rel, as_term(expr), why, lab, certificate, expect_fail, semantics))
+        self.steps.append(
+            Step(rel, as_term(expr), why, lab, certificate, expect_fail, semantics, crosscheck)
+        )
         self._results = None
         return self
 
@@ -144,9 +149,12 @@ class Derivation:
     def check_step(self, i: int, step: Step | None = None) -> list[str]:
         """Check step ``i`` (or a replacement ``step`` at that position); raise CheckFailed."""
         s = step or self.steps[i]
-        return check_relation(
-            self.previous(i), s.rel, s.expr, s.certificate, s.semantics or self.semantics
-        )
+        sem = s.semantics or self.semantics
+        badges = check_relation(self.previous(i), s.rel, s.expr, s.certificate, sem)
+        if s.crosscheck:
+            num = Numeric(trials=5).check(self.previous(i), s.rel, s.expr, sem)
+            badges.append(num[0].replace("numeric only", "+ numeric cross-check"))
+        return badges
 
     def check(self, raise_on_failure: bool = True) -> list[StepResult]:
         """Check every step (always afresh).  Raise :class:`StepError` for the first unexpected

@@ -74,4 +74,5 @@ def bound_gap() -> Derivation:
         "log p(x) − ℒ = KL(q(z | x) ‖ p(z | x)) ≥ 0 (Gibbs' inequality)",
         certificate=Gap(KL(_q, _post)),
         label="gap",
+        crosscheck=True,
     )
