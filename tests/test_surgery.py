@@ -89,6 +89,17 @@ def test_log_aggregate_posterior_float32_is_close_to_float64() -> None:
     assert (got.double() - exact).abs().max() < 1e-2
 
 
+def test_log_aggregate_posterior_gradient_matches_brute_force() -> None:
+    loc, scale = _encoders(15, 3, 12)
+    z = torch.randn(6, 3, dtype=F64)
+    grads = []
+    for fn in (log_aggregate_posterior, _brute_log_qz):
+        leaf = loc.clone().requires_grad_(True)
+        fn(z, leaf, scale).sum().backward()
+        grads.append(leaf.grad)
+    torch.testing.assert_close(grads[0], grads[1])
+
+
 def test_log_aggregate_marginals_matches_brute_force() -> None:
     loc, scale = _encoders(30, 4, 2)
     z = torch.randn(11, 4, dtype=F64)
