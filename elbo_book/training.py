@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from elbo_book.models import VAE
 from elbo_book.objectives import ELBOTerms, elbo_terms
