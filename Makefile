@@ -33,7 +33,7 @@ book: $(STAMP) $(MATHJAX)
 book-strict: $(STAMP) $(MATHJAX)
 	rm -rf _build/html
 	$(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build-log.txt
-	@! grep -E "(WARNING|ERROR)" _build-log.txt || { echo "book build printed warnings"; exit 1; }
+	@! grep -E "(^|: )(WARNING|ERROR|CRITICAL):" _build-log.txt || { echo "book build printed Sphinx warnings"; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check elbo_book tests benchmarks
