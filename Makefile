@@ -52,7 +52,7 @@ browser: $(STAMP)
 	$(BIN)/pytest tests/browser --browser -rs
 
 ## The whole test suite: lint, unit tests + nbval, derivation report, strict book build, browser.
-test: lint unit book-strict browser
+test: lint unit verify book-strict browser
 
 benchmarks: $(STAMP)
 	$(BIN)/python -m benchmarks
