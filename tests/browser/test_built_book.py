@@ -44,9 +44,13 @@ RAW_TEX = re.compile(
 )
 
 MATHJAX_WAIT_MS = 20_000
+VIEWPORT = {"width": 1280, "height": 900}
+# Screenshots cover the whole page up to this height; a longer page (the Errata) is cut there,
+# because a full-page capture of a 40,000-pixel page alone takes over ten seconds.
+MAX_SHOT_HEIGHT = 12_000
 
 # One round trip collects everything the page shows; run after the `load` event.
-INSPECT_JS = """
+INSPECT_JS = r"""
 async (waitMs) => {
   const timeout = (ms) => new Promise((resolve) => setTimeout(() => resolve('timeout'), ms));
   const out = {};
@@ -86,7 +90,7 @@ async (waitMs) => {
     if (!el || el.closest(skip) || !el.checkVisibility()) continue;
     texts.push(n.textContent);
   }
-  out.text = texts.join('\\n');
+  out.text = texts.join('\n');
   const mathNodes = [...document.querySelectorAll('.math')];
   out.mathNodes = mathNodes.length;
   out.untypeset = mathNodes.filter((m) => !m.querySelector('mjx-container'))
@@ -102,13 +106,27 @@ async (waitMs) => {
       border: getComputedStyle(el).borderLeftStyle, title: (el.querySelector('.admonition-title')
       || el).textContent.trim().slice(0, 60)});
   out.proofs = [...document.querySelectorAll('div.proof')].map(box);
+  // Strength badges: elements marked .elbo-badge, else the elements whose own text carries a
+  // verdict mark (the engine writes "✓ symbolic ..." / "✗ fails as expected").
+  const ownText = (e) => [...e.childNodes].filter((n) => n.nodeType === 3)
+      .map((n) => n.textContent).join('');
   out.derivations = [...document.querySelectorAll('.elbo-derivation')].map((d) => {
-    const rows = [...d.querySelectorAll('tr')].slice(1);
-    const badges = rows.map((r) => r.querySelector('.elbo-badge') || r.lastElementChild)
-        .filter((b) => b);
+    let badges = [...d.querySelectorAll('.elbo-badge')];
+    if (!badges.length) {
+      badges = [...d.querySelectorAll('*')].filter((e) => !e.closest('mjx-container')
+          && /[✓✗]/.test(ownText(e)));
+    }
     return {visible: visible(d), typeset: d.querySelectorAll('mjx-container').length,
             badges: badges.map((b) => ({visible: visible(b), text: b.textContent.trim()}))};
   });
+  // A formula with a "$" glued to it: dollar math that MyST parsed wrongly ("$$ x $$ text").
+  out.strayDollars = [...document.querySelectorAll('mjx-container')].filter((m) => {
+    const host = m.parentElement && m.parentElement.classList.contains('math')
+        ? m.parentElement : m;
+    const prev = host.previousSibling, next = host.nextSibling;
+    return (prev && prev.nodeType === 3 && /\$\s*$/.test(prev.textContent))
+        || (next && next.nodeType === 3 && /^\s*\$/.test(next.textContent));
+  }).map((m) => (m.parentElement.textContent || '').replace(/\u2061/g, '').trim().slice(0, 80));
   const q = (sel) => document.querySelector(sel);
   const hrefs = (sel) => [...document.querySelectorAll(sel + ' a[href]')].map((a) => a.href);
   const shown = (sel) => !!q(sel) && visible(q(sel));
@@ -121,6 +139,7 @@ async (waitMs) => {
       links: hrefs('.dropdown-launch-buttons')};
   out.links = [...document.querySelectorAll('a[href]')].map((a) => a.href);
   // Sphinx declares DOCUMENTATION_OPTIONS with `const`: a global binding, not a window property.
+  out.height = document.documentElement.scrollHeight;
   out.pagename = typeof DOCUMENTATION_OPTIONS === 'object' ? DOCUMENTATION_OPTIONS.pagename : null;
   return out;
 }
@@ -198,6 +217,9 @@ class PageReport:
         out += [f"formula left untypeset: {t!r}" for t in d["untypeset"]]
         out += [f"MathJax error in a formula: {t!r}" for t in d["mathErrors"]]
         out += [f"undefined TeX macro in a formula: {t!r}" for t in d["undefinedMacros"]]
+        out += [
+            f"a stray '$' next to a formula (math parsed wrongly): {t!r}" for t in d["strayDollars"]
+        ]
         for m in RAW_TEX.finditer(d["text"]):
             context = d["text"][max(0, m.start() - 40) : m.end() + 40].replace("\n", " ")
             out.append(f"raw TeX on the page: {m.group(0)!r} in ...{context}...")
@@ -284,8 +306,11 @@ def visit(context: Any, url: str, screenshot: Path | None) -> PageReport:
             page.wait_for_url(lambda u: u != url)
             page.wait_for_load_state("load")
         data = page.evaluate(INSPECT_JS, MATHJAX_WAIT_MS)
-        if screenshot is not None:
+        if screenshot is not None and data["height"] <= MAX_SHOT_HEIGHT:
             page.screenshot(path=str(screenshot), full_page=True)
+        elif screenshot is not None:
+            page.set_viewport_size({"width": VIEWPORT["width"], "height": MAX_SHOT_HEIGHT})
+            page.screenshot(path=str(screenshot))
     finally:
         page.close()
     console = [c for c in console if c not in KNOWN_TOOLCHAIN_ERRORS]
@@ -388,7 +413,7 @@ def test_control_hidden_box_broken_link_missing_buttons(
         '<div class="proof theorem admonition" style="display:none">'
         '<p class="admonition-title">Theorem 9</p><p>Hidden.</p></div>'
         "<div class='elbo-derivation mathjax_process'><table><tr><td>\\(a\\)</td></tr>"
-        "<tr><td>\\(=b\\)</td><td></td></tr></table></div>"
+        "<tr><td>\\(=b\\)</td><td style='display:none'>✓ symbolic</td></tr></table></div>"
         '<a href="no_such_page.html">dead</a>'
         '<a href="/genindex.html#no-such-anchor">dead anchor</a>'
         '<img src="no_such_image.png" alt="missing">'
