@@ -386,19 +386,21 @@ def test_control_formula_left_untypeset(html_dir: Path, server: Any, browser: An
 
 
 def test_control_bad_formula(html_dir: Path, server: Any, browser: Any) -> None:
-    """TeX between single dollars (not a math delimiter in HTML), a TeX error and an unknown macro:
-    all caught."""
+    """TeX between single dollars (not a math delimiter in HTML), a TeX error, an unknown macro and
+    a formula wrapped in stray dollars ("$$ x $$ text" misparsed): all caught."""
     page = _page_with_math(html_dir)
     extra = (
         r"<p>Stray $\log p(x) \ge \mathcal{L}$ text.</p>"
         r'<span class="math notranslate nohighlight">\(x^1^2\)</span>'
         r'<span class="math notranslate nohighlight">\(\notamacro{x}\)</span>'
+        r'<p>$<span class="math notranslate nohighlight">\(y\)</span>$ More.</p>'
     )
     html = (html_dir / page).read_text().replace("</main>", extra + "</main>", 1)
     problems = _broken_visit(html_dir, server, browser, page, html)
     assert any(p.startswith("raw TeX on the page: '$\\\\log") for p in problems), problems
     assert any(p.startswith("MathJax error in a formula") for p in problems), problems
     assert any(p.startswith("undefined TeX macro") for p in problems), problems
+    assert any(p.startswith("a stray '$' next to a formula") for p in problems), problems
 
 
 def test_control_hidden_box_broken_link_missing_buttons(
