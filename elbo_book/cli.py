@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--kl-warmup-epochs", type=int, default=0)
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    train.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.add_argument("--output", "-o", type=Path, required=True, help="checkpoint path")
 
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--chunk-size", type=int, default=500)
     evaluate_cmd.add_argument("--limit", type=int, help="evaluate only the first N test images")
     evaluate_cmd.add_argument("--seed", type=int, default=0)
+    evaluate_cmd.add_argument("--threads", type=int, help="CPU threads for torch")
     return parser
 
 
@@ -187,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` (default: ``sys.argv[1:]``) and run the command; errors exit with status 2."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     try:
         return _train(args) if args.command == "train" else _evaluate(args)
     except (ValueError, FileNotFoundError) as error:

@@ -117,7 +117,7 @@ class FactorDataset:
 
 
 def make_shapes(*, image_size: int = 16, sizes: tuple[int, ...] = (4, 6, 8)) -> FactorDataset:
-    """Binary ``image_size``² images of a square or a disc: factors shape × size × x × y.
+    """Binary square images (``image_size`` pixels a side) of a square or a disc: 4 factors.
 
     A square of side s, or a disc of diameter s (s an even number of pixels ≥ 4), is centred
     on a pixel corner (x, y); x and y run over every integer position at which the largest

@@ -9,7 +9,18 @@ from elbo_book.reproducibility import seed_everything
 def test_train_then_evaluate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     seed_everything(0)
     path = tmp_path / "vae.pt"
-    args = ["train", "--data", "shapes", "--epochs", "2", "--hidden", "16", "--quiet"]
+    args = [
+        "train",
+        "--data",
+        "shapes",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--quiet",
+        "--threads",
+        "1",
+    ]
     assert main([*args, "--latent-dim", "2", "-o", str(path)]) == 0
     assert "checkpoint written" in capsys.readouterr().out
     assert main(["evaluate", str(path), "-k", "20", "--limit", "10"]) == 0

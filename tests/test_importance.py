@@ -156,3 +156,18 @@ def test_bad_loss_inputs() -> None:
         iwae_loss(model, torch.zeros(2, 6), estimator="vimco")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="log_mean_exp"):
         log_mean_exp(torch.zeros(0))
+
+
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(-3, 0), scale=st.floats(-2.0, 0.0))
+def test_bad_inputs_property(k: int, scale: float) -> None:
+    """K < 1 and a non-positive scale are refused with a ValueError naming the argument."""
+    model = ConjugateGaussian(2)
+    x = torch.zeros(3, 2)
+    q = diagonal_gaussian(torch.zeros(3, 1), torch.ones(3, 1))
+    with pytest.raises(ValueError, match="n_samples"):
+        iwae_bound(model, x, q, n_samples=k)
+    with pytest.raises(ValueError, match="n_samples"):
+        log_evidence_estimate(model, x, q, n_samples=k)
+    with pytest.raises(ValueError, match="scale must be > 0"):
+        diagonal_gaussian(torch.zeros(3, 1), torch.full((3, 1), scale))

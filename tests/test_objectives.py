@@ -163,3 +163,24 @@ def test_gradients_are_finite() -> None:
 def test_bad_inputs(call, match: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError, match=match):
         call(VAE(6, 2, (8,)), _binary(4, 6))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    n_samples=st.integers(-5, 0),
+    beta=st.floats(max_value=-1e-6, allow_nan=False, allow_infinity=False),
+    bad_value=st.sampled_from([math.nan, math.inf, -math.inf]),
+)
+def test_bad_inputs_property(n_samples: int, beta: float, bad_value: float) -> None:
+    """Any K < 1, any β < 0 and any non-finite entry is refused with a ValueError."""
+    model = ConjugateGaussian(2)
+    x = torch.zeros(3, 2)
+    q = diagonal_gaussian(torch.zeros(3, 1), torch.ones(3, 1))
+    with pytest.raises(ValueError, match="n_samples"):
+        elbo(model, x, q, n_samples=n_samples)
+    with pytest.raises(ValueError, match="beta"):
+        beta_elbo(model, x, q, beta=beta)
+    x_bad = x.clone()
+    x_bad[1, 0] = bad_value
+    with pytest.raises(ValueError, match="NaN or inf"):
+        elbo(model, x_bad, q)
