@@ -1,12 +1,13 @@
 """Signal-to-noise ratio of stochastic gradient estimators (Rainforth et al. 2018).
 
-For a stochastic estimator Δ of a gradient, coordinate by coordinate,
+For a stochastic estimator Δ of a gradient, coordinate by coordinate::
 
-    SNR_j = |E[Δ_j]| / sd[Δ_j],
+    SNR_j = abs(E[Δ_j]) / sd[Δ_j]
 
-estimated from R independent draws of Δ by |sample mean| / sample standard deviation (with the
-unbiased 1/(R − 1) variance).  A coordinate whose R draws are all equal (sd = 0, e.g. the weight
-of a dead ReLU unit) has no defined SNR: it is NaN and summaries skip it.
+estimated from R independent draws of Δ by the absolute sample mean over the sample standard
+deviation (with the unbiased 1/(R − 1) variance).  A coordinate whose R draws are all equal
+(sd = 0, e.g. the weight of a dead ReLU unit) has no defined SNR: it is NaN and summaries skip
+it.
 
 For the K-sample importance-weighted bound L_K, Rainforth et al. (2018) show that the decoder's
 (θ) SNR grows like √K while the encoder's (φ) SNR of the standard gradient *shrinks* like 1/√K;
@@ -81,7 +82,7 @@ def gradient_draws(
 
 
 def signal_to_noise(draws: torch.Tensor, reduction: SNRReduction = "none") -> torch.Tensor:
-    """SNR_j = |mean_r Δ_rj| / sd_r Δ_rj for draws of shape ``(R, P)``, R ≥ 2.
+    """SNR_j = abs(mean_r Δ_rj) / sd_r Δ_rj for draws of shape ``(R, P)``, R ≥ 2.
 
     ``reduction="none"`` returns the P values (NaN where sd = 0); ``"mean"`` and ``"median"``
     summarise the defined ones (NaN if none is defined).
