@@ -228,9 +228,14 @@ class VAE(nn.Module):
         """p(z) = N(0, I) on ℝ^latent_dim."""
         return Independent(Normal(self._prior_loc, self._prior_scale, validate_args=False), 1)
 
-    def encode(self, x: torch.Tensor) -> Independent:
-        """q_φ(z|x) = N(μ_φ(x), diag exp(logvar_φ(x))), batch shape ``x.shape[:-1]``."""
-        self.check_data(x)
+    def encode(self, x: torch.Tensor, *, check: bool = True) -> Independent:
+        """q_φ(z|x) = N(μ_φ(x), diag exp(logvar_φ(x))), batch shape ``x.shape[:-1]``.
+
+        ``check=False`` skips :meth:`check_data`, for data already checked (``fit`` checks the
+        whole data set once, not every minibatch).
+        """
+        if check:
+            self.check_data(x)
         loc, logvar = self.encoder(x).chunk(2, dim=-1)
         return _gaussian_from_logvar(loc, logvar)
 

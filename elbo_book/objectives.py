@@ -116,6 +116,20 @@ def elbo_terms(
     """
     check_reduction(reduction)
     q = encode_or_check(model, x, q)
+    if n_samples is not None:
+        check_int(n_samples, "n_samples")
+    return _elbo_terms(model, x, q, n_samples, analytic_kl, reduction)
+
+
+def _elbo_terms(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution,
+    n_samples: int | None,
+    analytic_kl: bool,
+    reduction: Reduction,
+) -> ELBOTerms:
+    """:func:`elbo_terms` on checked inputs (the training loop's inner call)."""
     prior = model.prior()
     if n_samples is None:
         if not q.has_enumerate_support:
@@ -128,7 +142,6 @@ def elbo_terms(
         reconstruction = (weights * model.likelihood(support).log_prob(x)).sum(dim=0)
         kl = kl_divergence(q, prior)
     else:
-        check_int(n_samples, "n_samples")
         # One draw needs no sample dimension (and no mean over it).
         single = n_samples == 1
         z = _draw(q, torch.Size([] if single else [n_samples]))  # ([L], *batch, *event)

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from elbo_book.models import VAE
-from elbo_book.objectives import ELBOTerms, elbo_terms
+from elbo_book.objectives import ELBOTerms, _elbo_terms, elbo_terms
 from elbo_book.validation import check_int, check_nonnegative, check_positive
 
 __all__ = [
@@ -82,13 +82,18 @@ def train_step(
     kl_weight: float = 1.0,
     n_samples: int = 1,
     step: int | None = None,
+    check_data: bool = True,
 ) -> ELBOTerms:
     """One step on the loss −mean_n [E_q log p(x_n|z) − kl_weight · KL_n]; returns batch means.
 
     The returned terms are detached.  A NaN/inf loss raises :class:`NonFiniteLossError` before
-    the parameters are touched.
+    the parameters are touched.  ``check_data=False`` skips the checks of ``x`` (shape, dtype,
+    finiteness, binary values for a Bernoulli decoder); :func:`fit` checks its whole data set
+    once and then passes False.
     """
-    terms = elbo_terms(model, x, n_samples=n_samples, reduction="mean")
+    check_int(n_samples, "n_samples")
+    q = model.encode(x, check=check_data)
+    terms = _elbo_terms(model, x, q, n_samples, True, "mean")
     kl = terms.kl if kl_weight == 1.0 else kl_weight * terms.kl
     loss = kl - terms.reconstruction
     if not math.isfinite(float(loss.detach())):
@@ -175,7 +180,13 @@ def fit(
             index = order[start : start + batch_size]
             weight = beta * min(1.0, step / warmup_steps) if warmup_steps else beta
             terms = train_step(
-                model, optimizer, data[index], kl_weight=weight, n_samples=n_samples, step=step
+                model,
+                optimizer,
+                data[index],
+                kl_weight=weight,
+                n_samples=n_samples,
+                step=step,
+                check_data=False,
             )
             sums += torch.stack(terms).double() * index.numel()
             step += 1

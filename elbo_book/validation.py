@@ -87,11 +87,13 @@ def all_finite(value: torch.Tensor) -> bool:
 
 
 def is_binary(value: torch.Tensor) -> bool:
-    """Whether every entry of ``value`` is exactly 0 or 1."""
-    if value.numel() == 0:
-        return True
-    low, high = value.detach().aminmax()
-    return float(low) >= 0.0 and float(high) <= 1.0 and torch.equal(value, value.round())
+    """Whether every entry of ``value`` is exactly 0 or 1.
+
+    x − x² = x(1 − x) is zero exactly at 0 and 1 (also in floating point, where x² rounds to x
+    only for x ∈ {0, 1}), and NaN or inf make it non-finite: one sum of |x − x²| decides.
+    """
+    v = value.detach()
+    return float((v - v * v).abs().sum()) == 0.0
 
 
 def _check_real(value: object, name: str) -> float:
