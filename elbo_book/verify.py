@@ -16,12 +16,16 @@ import multiprocessing
 import os
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from elbo_book.derive.chain import StepResult
 from elbo_book.derive.mutate import MutationReport, mutate_derivation
 from elbo_book.derive.registry import collect
+
+T = TypeVar("T")
 
 __all__ = ["Row", "check_all", "format_table", "main", "mutate_all", "strength_summary", "totals"]
 
@@ -89,10 +93,12 @@ def _check_one(name: str) -> Row:
     )
 
 
-def _pool_map(fn, names: list[str], jobs: int) -> list:
+def _pool_map(fn: Callable[[str], T], names: list[str], jobs: int) -> list[T]:
     if jobs <= 1 or len(names) <= 1:
         return [fn(n) for n in names]
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as ex:
+    # "spawn", not "fork": a library module may have imported torch, whose thread pools do not
+    # survive a fork (the children can deadlock).
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
         return list(ex.map(fn, names))
 
 
@@ -152,11 +158,14 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes"
     )
     args = ap.parse_args(argv)
+    # workers must find the task functions by their importable name, also under ``python -m``
+    import elbo_book.verify as verify_module
+
     if args.jobs < 1:
         raise ValueError(f"--jobs must be ≥ 1, got {args.jobs}")
     t0 = time.perf_counter()
     if args.mutate:
-        reps = mutate_all(args.jobs, args.chapter)
+        reps = verify_module.mutate_all(args.jobs, args.chapter)
         for r in reps:
             print(
                 f"{r.name:<34} killed {r.killed:>4}/{r.total:<4} "
@@ -169,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         pct = 100.0 * k / m if m else 100.0
         print(f"mutation kill rate: {k}/{m} ({pct:.1f}%)")
         return 0
-    rows = check_all(args.jobs, args.chapter)
+    rows = verify_module.check_all(args.jobs, args.chapter)
     print(format_table(rows))
     print(f"total time: {time.perf_counter() - t0:.1f} s with {args.jobs} job(s)", file=sys.stderr)
     s, t, _, ec, e = totals(rows)
