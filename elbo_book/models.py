@@ -278,13 +278,14 @@ class VAE(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Mean of p_θ(x|z) for ``n`` latents z ~ p(z): pixel probabilities or Gaussian means."""
         check_int(n, "n")
+        device = self._prior_loc.device
         z = torch.randn(
             (n, self.latent_dim),
             generator=generator,
             dtype=self._prior_loc.dtype,
-            device=self._prior_loc.device,
+            device=generator.device if generator is not None else device,
         )
-        return self.decode(z).mean
+        return self.decode(z.to(device)).mean
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:

@@ -86,3 +86,17 @@ def test_fit_bad_arguments(
 def test_fit_rejects_non_binary_data_for_bernoulli() -> None:
     with pytest.raises(ValueError, match="x_train must be binary"):
         fit(VAE(64, 2, (8,)), load_digits().x_train, progress=False)
+
+
+def test_unchecked_step_is_the_same_step(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """``check_data=False`` (what fit uses after checking once) changes no number."""
+    results = []
+    for check in (True, False):
+        seed_everything(7)
+        model = VAE(64, 2, (16,))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        terms = [train_step(model, optimizer, digits[0][:50], check_data=check) for _ in range(3)]
+        results.append(torch.stack([torch.stack(tuple(t)) for t in terms]))
+    assert torch.equal(results[0], results[1])
+    with pytest.raises(ValueError, match="binary"):
+        train_step(VAE(64, 2, (8,)), optimizer, torch.full((4, 64), 0.5))
