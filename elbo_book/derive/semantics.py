@@ -48,6 +48,7 @@ from elbo_book.derive.terms import (
     Named,
     Neg,
     Num,
+    Pi,
     Pow,
     SumN,
     Term,
@@ -201,6 +202,8 @@ class _FiniteModel:
     def tr(self, t: Term, env: dict[str, int]) -> sympy.Expr:
         if isinstance(t, Num):
             return t.value
+        if isinstance(t, Pi):
+            return sympy.pi
         if isinstance(t, Var):
             return sympy.Integer(self.N) if t == N else t.sympy()
         if isinstance(t, Density):
@@ -394,6 +397,8 @@ class Gaussian(Semantics):
             return t.value
         if t == N:
             raise Unsupported("the Gaussian semantics has no data index")
+        if isinstance(t, Pi):
+            return sympy.pi
         if isinstance(t, Var):
             return self._par(t)
         if isinstance(t, Value):

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import sympy
 
 __all__ = [
+    "ELBO",
     "KL",
     "RV",
     "Add",
@@ -37,6 +38,7 @@ __all__ = [
     "Named",
     "Neg",
     "Num",
+    "Pi",
     "Pow",
     "SumN",
     "Term",
@@ -287,6 +289,17 @@ class Var(Term):
         if self.positive:
             return sympy.Symbol(self.name, positive=True)
         return sympy.Symbol(self.name, real=True)
+
+
+@dataclass(frozen=True)
+class Pi(Term):
+    """The constant π."""
+
+    def latex(self) -> str:
+        return r"\pi"
+
+    def text(self) -> str:
+        return "π"
 
 
 @dataclass(frozen=True)

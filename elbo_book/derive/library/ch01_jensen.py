@@ -4,16 +4,35 @@
   with its mistakes removed (no repeated line; Bayes' rule as p(x, z) = p(z | x) p(x)).
 * ``importance_identity`` — p(x) = E_q[p(x, z) / q(z | x)], which needs q > 0 wherever
   p(x, z) > 0 (in the finite model every q_k is a positive symbol, so the condition holds).
+* ``gaussian_elbo`` — the ELBO of the running example z ~ N(0, 1), x | z ~ N(z, σ_x²) for
+  q = N(μ, σ²) in closed form, proven in the Gaussian family (the chapter plots this expression).
 * ``bound_gap`` — log p(x) ≥ ℒ with the gap certified to be KL(q(z|x) ‖ p(z|x)) ≥ 0: the bound is
   tight exactly when q is the posterior.
 """
 
 from __future__ import annotations
 
+import sympy
+
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Gap, Jensen
 from elbo_book.derive.registry import register
-from elbo_book.derive.terms import ELBO, KL, Expect, Integral, log, p, q, x, z
+from elbo_book.derive.semantics import Finite, Gaussian, mu_q, sigma_q, sigma_x
+from elbo_book.derive.terms import (
+    ELBO,
+    KL,
+    Entropy,
+    Expect,
+    Integral,
+    Num,
+    Pi,
+    Value,
+    log,
+    p,
+    q,
+    x,
+    z,
+)
 
 CHAPTER = "01_jensen_bound"
 
@@ -75,4 +94,42 @@ def bound_gap() -> Derivation:
         certificate=Gap(KL(_q, _post)),
         label="gap",
         crosscheck=True,
+    )
+
+
+_HALF = Num(sympy.Rational(1, 2))
+GAUSSIAN_ELBO_CLOSED_FORM = (
+    -(_HALF * log(2 * Pi()))
+    - log(sigma_x)
+    - ((Value("x") - mu_q) ** 2 + sigma_q**2) / (2 * sigma_x**2)
+    - (mu_q**2 + sigma_q**2) / 2
+    + _HALF
+    + log(sigma_q)
+)
+"""ℒ for z ~ N(0, 1), x | z ~ N(z, σ_x²), q(z | x) = N(μ, σ²) (derivation ``gaussian_elbo``)."""
+RUNNING_EXAMPLE = Gaussian(fix={"mu_p": 0, "sigma_p": 1, "w": 1, "b": 0})
+"""The chapter's running example as a Gaussian semantics: prior N(0, 1), likelihood N(z, σ_x²)."""
+
+
+@register(chapter=CHAPTER)
+def gaussian_elbo() -> Derivation:
+    """The ELBO of the conjugate Gaussian running example, in closed form."""
+    return (
+        Derivation(
+            "gaussian_elbo",
+            ELBO,
+            title="ELBO of the running example in closed form",
+            semantics=(Finite(), RUNNING_EXAMPLE),
+        )
+        .eq(
+            Expect(_q, log(p(x | z))) + Expect(_q, log(p(z))) + Entropy(_q),
+            "p(x, z) = p(x | z) p(z); linearity; definition of entropy",
+            label="split",
+        )
+        .eq(
+            GAUSSIAN_ELBO_CLOSED_FORM,
+            "Gaussian moments E_q[z] = μ, E_q[z²] = μ² + σ²",
+            label="closed",
+            semantics=(RUNNING_EXAMPLE,),
+        )
     )
