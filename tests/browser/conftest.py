@@ -115,6 +115,12 @@ class _BookHandler(http.server.SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def end_headers(self) -> None:
+        # Let Chromium keep the theme's and MathJax's assets between pages instead of asking again.
+        if not self.path.split("?")[0].endswith((".html", "/")):
+            self.send_header("Cache-Control", "max-age=3600")
+        super().end_headers()
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 

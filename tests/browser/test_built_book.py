@@ -45,9 +45,17 @@ RAW_TEX = re.compile(
 
 MATHJAX_WAIT_MS = 20_000
 VIEWPORT = {"width": 1280, "height": 900}
-# Screenshots cover the whole page up to this height; a longer page (the Errata) is cut there,
-# because a full-page capture of a 40,000-pixel page alone takes over ten seconds.
+# Screenshots cover the whole page up to this height; a longer page (the Errata, the API
+# reference) is cut there, because a full-page capture of a 40,000-pixel page alone takes over ten
+# seconds.  Generated pages (highlighted module source, indexes) get their first screen only.
 MAX_SHOT_HEIGHT = 12_000
+FIRST_SCREEN_ONLY = (
+    "_modules/",
+    "genindex.html",
+    "py-modindex.html",
+    "search.html",
+    "prf-prf.html",
+)
 
 # One round trip collects everything the page shows; run after the `load` event.
 INSPECT_JS = r"""
@@ -306,11 +314,12 @@ def visit(context: Any, url: str, screenshot: Path | None) -> PageReport:
             page.wait_for_url(lambda u: u != url)
             page.wait_for_load_state("load")
         data = page.evaluate(INSPECT_JS, MATHJAX_WAIT_MS)
-        if screenshot is not None and data["height"] <= MAX_SHOT_HEIGHT:
-            page.screenshot(path=str(screenshot), full_page=True)
-        elif screenshot is not None:
-            page.set_viewport_size({"width": VIEWPORT["width"], "height": MAX_SHOT_HEIGHT})
-            page.screenshot(path=str(screenshot))
+        if screenshot is not None:
+            first_screen = url.removeprefix(origin).startswith(FIRST_SCREEN_ONLY)
+            if data["height"] > MAX_SHOT_HEIGHT and not first_screen:
+                page.set_viewport_size({"width": VIEWPORT["width"], "height": MAX_SHOT_HEIGHT})
+            full = not first_screen and data["height"] <= MAX_SHOT_HEIGHT
+            page.screenshot(path=str(screenshot), full_page=full)
     finally:
         page.close()
     console = [c for c in console if c not in KNOWN_TOOLCHAIN_ERRORS]
