@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Independent, Normal, kl_divergence
 
+from elbo_book.derive.library import ch05_beta_vae
 from elbo_book.linear_vae import (
     LinearGaussianVAE,
     closed_form_optimum,
@@ -168,6 +169,15 @@ def test_model_satisfies_the_objective_interface() -> None:
     assert q.batch_shape == (4,) and q.event_shape == (1,)
     assert model.prior().event_shape == (1,)
     assert model.likelihood(q.rsample()).log_prob(x).shape == (4,)
+
+
+@pytest.mark.parametrize(
+    "name", ["beta_objective_bound", "gaussian_kl_closed_form", "beta_gaussian_decoder"]
+)
+def test_chapter_five_derivations_verify(name: str) -> None:
+    derivation = getattr(ch05_beta_vae, name)
+    derivation.verify()
+    assert derivation.chapter == "05_beta_vae"
 
 
 def test_invalid_inputs_raise_value_error() -> None:
