@@ -23,6 +23,7 @@ Public API:
 - :func:`stationary_points` — the stationary points of J_β, solved by SymPy.
 - :class:`LinearVAEOptimum`, :func:`closed_form_optimum` — the maximiser, its rate and distortion.
 - :func:`population_objective` — J_β evaluated in floating point.
+- :func:`expected_log_evidence` — E_x log p(x) under the model's marginal N(0, w²τ² + σ²).
 - :func:`isotropic_gaussian_kl` — KL(N(μ_q, s_q² I) ‖ N(μ_p, s_p² I)) in closed form.
 - :class:`LinearGaussianVAE` and :func:`fit_linear_vae` — the same model in PyTorch, trained by
   stochastic gradient ascent on :func:`elbo_book.objectives.beta_elbo`.
@@ -45,6 +46,7 @@ __all__ = [
     "LinearGaussianVAE",
     "LinearVAEOptimum",
     "closed_form_optimum",
+    "expected_log_evidence",
     "fit_linear_vae",
     "isotropic_gaussian_kl",
     "population_objective",
@@ -138,6 +140,18 @@ def population_objective(
     )
     rate = 0.5 * ((s2 + a**2 * v) / prior_var - 1 - math.log(s2 / prior_var))
     return -distortion - beta * rate
+
+
+def expected_log_evidence(w: float, *, v: float, sigma2: float, prior_var: float = 1.0) -> float:
+    """E_x log p(x) for x ~ N(0, v) under the marginal p(x) = N(0, w²τ² + σ²):
+
+        −½ log 2π(w²τ² + σ²) − v / (2(w²τ² + σ²)),
+
+    the quantity every β-objective with β ≥ 1 stays below.
+    """
+    _check_setting(v, sigma2, 1.0, prior_var)
+    model_var = w**2 * prior_var + sigma2
+    return -0.5 * math.log(2 * math.pi * model_var) - v / (2 * model_var)
 
 
 def isotropic_gaussian_kl(
