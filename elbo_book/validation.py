@@ -90,7 +90,7 @@ def is_binary(value: torch.Tensor) -> bool:
     """Whether every entry of ``value`` is exactly 0 or 1.
 
     x − x² = x(1 − x) is zero exactly at 0 and 1 (also in floating point, where x² rounds to x
-    only for x ∈ {0, 1}), and NaN or inf make it non-finite: one sum of |x − x²| decides.
+    only for x ∈ {0, 1}), and NaN or inf make it non-finite: one sum of ``abs(x - x * x)`` decides.
     """
     v = value.detach()
     return float((v - v * v).abs().sum()) == 0.0
