@@ -5,6 +5,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from elbo_book import derive
+from elbo_book.derive.library import ch06_importance as ch06
+from elbo_book.derive.terms import RV
 from elbo_book.gradient_snr import (
     GradientSNR,
     LinearGaussianModel,
@@ -154,3 +157,41 @@ def test_iwae_gradient_snr_rejects_bad_input() -> None:
         iwae_gradient_snr(model, x, n_samples=2, estimator="reinforce")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="reduction"):
         GradientSNR(torch.ones(2), torch.ones(2)).summary("max")  # type: ignore[arg-type]
+
+
+# --- the chapter's derivations (elbo_book.derive.library.ch06_importance) ---------------------
+
+
+def test_chapter6_derivations_verify() -> None:
+    for derivation in (
+        ch06.iwae_unbiased,
+        ch06.iwae_lower_bound,
+        ch06.iwae_gap,
+        ch06.iwae_one_sample_is_elbo,
+        ch06.iwae_monotone,
+    ):
+        assert all(result.ok for result in derivation.check())
+
+
+def test_iid_draws_semantics_knows_independence() -> None:
+    z1, z2, x = RV("z_1"), RV("z_2"), derive.x
+    product = derive.Derivation(
+        "independent_draws",
+        derive.E(derive.q(z1, z2 | x), ch06.weight(1) * ch06.weight(2)),
+        semantics=(ch06.IIDDraws(),),
+    )
+    product.eq(derive.p(x) ** 2, "independent draws: E[w_1 w_2] = E[w_1] E[w_2]").verify()
+
+
+@pytest.mark.parametrize("false_claim", ["square", "double"])
+def test_iid_draws_semantics_rejects_false_steps(false_claim: str) -> None:
+    z1, z2, z3, x = RV("z_1"), RV("z_2"), RV("z_3"), derive.x
+    if false_claim == "square":  # E[w²] is p(x)² (1 + χ²), not p(x)²
+        start = derive.E(derive.q(z1 | x), ch06.weight(1) ** 2)
+        wrong = derive.p(x) ** 2
+    else:
+        start = derive.E(derive.q(z1, z2, z3 | x), ch06.average_weight((1, 2, 3)))
+        wrong = 2 * derive.p(x)
+    derivation = derive.Derivation(f"false_{false_claim}", start, semantics=(ch06.IIDDraws(),))
+    with pytest.raises(derive.StepError, match="residual"):
+        derivation.eq(wrong, "a false step").verify()
