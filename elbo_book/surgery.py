@@ -335,7 +335,7 @@ class SurgeryTerms:
 
     @property
     def identity_gap(self) -> float:
-        """average_kl − (mutual_information + marginal_kl): zero in exact arithmetic."""
+        """The difference average_kl − (mutual_information + marginal_kl), zero in exact math."""
         return self.average_kl - (self.mutual_information + self.marginal_kl)
 
 
