@@ -255,6 +255,12 @@ class Num(Term):
 
     value: sympy.Rational
 
+    def __post_init__(self) -> None:
+        v = self.value
+        if isinstance(v, bool) or not isinstance(v, int | sympy.Rational):
+            raise ValueError(f"Num takes an int or sympy.Rational, got {v!r}")
+        object.__setattr__(self, "value", sympy.Rational(v))
+
     @property
     def prec(self) -> int:  # type: ignore[override]
         return 9 if self.value >= 0 and self.value.q == 1 else 4

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sympy
 
 from elbo_book.derive.chain import Derivation
@@ -133,3 +135,10 @@ def gaussian_elbo() -> Derivation:
             semantics=(RUNNING_EXAMPLE,),
         )
     )
+
+
+def gaussian_elbo_function() -> Callable[[float, float, float, float], float]:
+    """The verified closed form of ``gaussian_elbo`` compiled to ``f(x, μ, σ, σ_x)`` (NumPy)."""
+    expr = RUNNING_EXAMPLE.tr(GAUSSIAN_ELBO_CLOSED_FORM)
+    args = (sympy.Symbol("x", real=True), mu_q.sympy(), sigma_q.sympy(), sigma_x.sympy())
+    return sympy.lambdify(args, expr, "numpy")
