@@ -117,6 +117,7 @@ def log_aggregate_posterior(
         chunk = queries[start : start + chunk_size]
         logits = torch.addmm(bias, torch.cat([chunk.square(), chunk], dim=1), weights)
         out[start : start + chunk_size] = _log_sum_exp_rows(logits)
+        del logits  # free this chunk's buffer before the next one is allocated
     return out.reshape(z.shape[:-1])
 
 
