@@ -36,6 +36,10 @@ def _encoders(
     return loc, scale
 
 
+def _rng(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
 def _brute_log_qz(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     log_q = Normal(loc, scale).log_prob(z.unsqueeze(-2)).sum(dim=-1)  # (..., N)
     return torch.logsumexp(log_q, dim=-1) - math.log(loc.shape[0])
@@ -73,7 +77,7 @@ def test_log_aggregate_posterior_matches_brute_force(
 
 def test_log_aggregate_posterior_keeps_leading_shape() -> None:
     loc, scale = _encoders(9, 3, 0)
-    z = torch.randn(4, 5, 3, dtype=F64)
+    z = torch.randn(4, 5, 3, generator=_rng(), dtype=F64)
     got = log_aggregate_posterior(z, loc, scale, chunk_size=6)
     assert got.shape == (4, 5)
     torch.testing.assert_close(got, _brute_log_qz(z, loc, scale))
@@ -82,7 +86,7 @@ def test_log_aggregate_posterior_keeps_leading_shape() -> None:
 def test_log_aggregate_posterior_float32_is_close_to_float64() -> None:
     loc, scale = _encoders(500, 20, 1, spread=1.0)
     scale = scale.clamp(min=0.1)
-    z = loc[:64] + scale[:64] * torch.randn(64, 20, dtype=F64)
+    z = loc[:64] + scale[:64] * torch.randn(64, 20, generator=_rng(), dtype=F64)
     exact = _brute_log_qz(z, loc, scale)
     got = log_aggregate_posterior(z.float(), loc.float(), scale.float())
     assert got.dtype == torch.float32
@@ -91,7 +95,7 @@ def test_log_aggregate_posterior_float32_is_close_to_float64() -> None:
 
 def test_log_aggregate_posterior_gradient_matches_brute_force() -> None:
     loc, scale = _encoders(15, 3, 12)
-    z = torch.randn(6, 3, dtype=F64)
+    z = torch.randn(6, 3, generator=_rng(), dtype=F64)
     grads = []
     for fn in (log_aggregate_posterior, _brute_log_qz):
         leaf = loc.clone().requires_grad_(True)
@@ -102,14 +106,14 @@ def test_log_aggregate_posterior_gradient_matches_brute_force() -> None:
 
 def test_log_aggregate_marginals_matches_brute_force() -> None:
     loc, scale = _encoders(30, 4, 2)
-    z = torch.randn(11, 4, dtype=F64)
+    z = torch.randn(11, 4, generator=_rng(), dtype=F64)
     expected = torch.logsumexp(Normal(loc, scale).log_prob(z.unsqueeze(1)), dim=1) - math.log(30)
     torch.testing.assert_close(log_aggregate_marginals(z, loc, scale, chunk_size=4), expected)
 
 
 def test_one_encoder_aggregate_is_that_encoder() -> None:
     loc, scale = _encoders(1, 3, 3)
-    z = torch.randn(5, 3, dtype=F64)
+    z = torch.randn(5, 3, generator=_rng(), dtype=F64)
     expected = Independent(Normal(loc[0], scale[0]), 1).log_prob(z)
     torch.testing.assert_close(log_aggregate_posterior(z, loc, scale), expected)
 
@@ -210,7 +214,7 @@ def test_mws_expectation_is_not_q_of_z() -> None:
 def test_mws_on_the_whole_data_set_is_off_by_log_n() -> None:
     n = 12
     loc, scale = _encoders(n, 3, 6)
-    z = loc + scale * torch.randn(n, 3, dtype=F64)
+    z = loc + scale * torch.randn(n, 3, generator=_rng(), dtype=F64)
     exact = log_aggregate_posterior(z, loc, scale)
     mws = minibatch_log_aggregate_posterior(z, loc, scale, dataset_size=n, method="mws")
     torch.testing.assert_close(mws, exact - math.log(n))
@@ -219,7 +223,7 @@ def test_mws_on_the_whole_data_set_is_off_by_log_n() -> None:
 def test_minibatch_estimate_equals_weighted_log_sum_exp() -> None:
     b, n, d = 5, 40, 3
     loc, scale = _encoders(b, d, 7)
-    z = loc + scale * torch.randn(b, d, dtype=F64)
+    z = loc + scale * torch.randn(b, d, generator=_rng(), dtype=F64)
     log_q = Normal(loc.unsqueeze(0), scale.unsqueeze(0)).log_prob(z.unsqueeze(1))  # (B, B, d)
     for method in ("mws", "mss"):
         w = minibatch_weights(b, n, method)
@@ -237,7 +241,7 @@ def test_minibatch_estimate_equals_weighted_log_sum_exp() -> None:
 def test_minibatch_estimate_is_differentiable() -> None:
     loc, scale = _encoders(6, 2, 8)
     loc.requires_grad_(True)
-    z = loc + scale * torch.randn(6, 2, dtype=F64)
+    z = loc + scale * torch.randn(6, 2, generator=_rng(), dtype=F64)
     minibatch_log_aggregate_posterior(z, loc, scale, dataset_size=50).sum().backward()
     assert loc.grad is not None and torch.isfinite(loc.grad).all()
 
