@@ -233,32 +233,34 @@ class Derivation:
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        head = esc(self.title or self.name)
+        cell = "padding:2px 6px;border:none;vertical-align:middle"
+        note = "padding:0 6px 8px 6px;border:none;font-size:85%;text-align:left"
         rows = [
-            "<tr><td></td><td style='text-align:right'>"
-            f"\\(\\displaystyle {esc(self.start.latex())}\\)</td><td></td><td></td><td></td></tr>"
+            f"<tr><td style='{cell}'></td><td style='{cell}'></td>"
+            f"<td style='{cell};text-align:left'>\\(\\displaystyle {esc(self.start.latex())}\\)"
+            "</td></tr>"
         ]
         for r in self.results:
             s = r.step
             ok = r.ok and not r.expected_failure
             colour = "#1a7f37" if ok else ("#9a6700" if r.ok else "#cf222e")
-            badge = " ".join(esc(b) for b in r.badges)
-            detail = (
-                f"<div style='font-size:85%;color:#57606a'>{esc(r.detail)}</div>"
-                if r.detail
-                else ""
-            )
+            badge = " · ".join(esc(b) for b in r.badges)
+            detail = f"<br><span style='color:#57606a'>{esc(r.detail)}</span>" if r.detail else ""
             rows.append(
-                f"<tr><td style='color:#57606a'>({esc(s.label)})</td>"
-                f"<td style='text-align:right'>\\({_REL_TEX[s.rel]}\\)</td>"
-                f"<td style='text-align:left'>\\(\\displaystyle {esc(s.expr.latex())}\\)</td>"
-                f"<td style='text-align:left'>{esc(s.why)}</td>"
-                f"<td style='text-align:left;color:{colour}'>{badge}{detail}</td></tr>"
+                f"<tr><td style='{cell};color:#57606a;white-space:nowrap'>({esc(s.label)})</td>"
+                f"<td style='{cell};text-align:right'>\\({_REL_TEX[s.rel]}\\)</td>"
+                f"<td style='{cell};text-align:left'>"
+                f"\\(\\displaystyle {esc(s.expr.latex())}\\)</td></tr>"
+                f"<tr><td style='{note}'></td><td style='{note}'></td><td style='{note}'>"
+                f"<span style='color:#57606a'>{esc(s.why)}</span> — "
+                f"<span class='elbo-badge' style='color:{colour}'>{badge}</span>{detail}</td></tr>"
             )
         return (
             f"<div class='elbo-derivation mathjax_process'>"
-            f"<p><b>{head}</b> — {esc(self._summary())}</p>"
-            "<table style='border-collapse:collapse'>" + "".join(rows) + "</table></div>"
+            f"<p><b>{esc(self.title or self.name)}</b> — {esc(self._summary())}</p>"
+            "<table style='border-collapse:collapse;border:none'>"
+            + "".join(rows)
+            + "</table></div>"
         )
 
 
