@@ -27,6 +27,7 @@ posterior in the Gaussian model); the step is then simply not checked in that se
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -317,6 +318,22 @@ def gaussian_moment(j: int, mean: sympy.Expr, var: sympy.Expr) -> sympy.Expr:
     )
 
 
+_Z, _M, _S = (
+    sympy.Dummy("z", real=True),
+    sympy.Dummy("m", real=True),
+    sympy.Dummy("s", positive=True),
+)
+
+
+@functools.cache
+def _integrated_moment(j: int) -> sympy.Expr:
+    """∫ z^j N(z; m, s) dz by ``sympy.integrate``, for symbolic m (real) and s > 0 (a variance);
+    substituting any real mean and positive variance afterwards is valid.  (Memoised within one
+    process: it is a pure function of j.)"""
+    pdf = sympy.exp(-((_Z - _M) ** 2) / (2 * _S)) / sympy.sqrt(2 * sympy.pi * _S)
+    return sympy.integrate(_Z**j * pdf, (_Z, -sympy.oo, sympy.oo))
+
+
 MAX_MOMENT = 4  # the moments proven by integration in the library (derivation gaussian_moments)
 
 # Parameters of the Gaussian model, as terms (so that chapters can write closed forms).
@@ -381,12 +398,16 @@ class Gaussian(Semantics):
         v, mean, var = self._gauss(d)
         if v != self.z:
             raise Unsupported("expectations are over z only")
-        if self.integrate:
-            pdf = sympy.exp(-((v - mean) ** 2) / (2 * var)) / sympy.sqrt(2 * sympy.pi * var)
-            return sympy.integrate(body * pdf, (v, -sympy.oo, sympy.oo))
         poly = sympy.expand(body)
         if not poly.is_polynomial(v):
             raise Unsupported("the integrand is not a polynomial in z (after expanding logs)")
+        if self.integrate:
+            return sympy.Add(
+                *[
+                    c * _integrated_moment(j).subs({_M: mean, _S: var})
+                    for (j,), c in sympy.Poly(poly, v).terms()
+                ]
+            )
         P = sympy.Poly(poly, v)
         if P.degree() > MAX_MOMENT:
             raise Unsupported(f"moments above {MAX_MOMENT} are not proven in the library")
