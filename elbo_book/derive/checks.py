@@ -27,8 +27,9 @@ from dataclasses import dataclass
 
 import sympy
 
+from elbo_book.derive.anyk import NotHandled, proves_zero
 from elbo_book.derive.normal_form import residual
-from elbo_book.derive.semantics import Semantics, Undefined, Unsupported
+from elbo_book.derive.semantics import Finite, Semantics, Undefined, Unsupported
 from elbo_book.derive.terms import (
     KL,
     Add,
@@ -103,12 +104,26 @@ def _counterexample(diff: sympy.Expr, inst_sample, seed: int = 0) -> str:
     return "no numeric counterexample found in 30 random instances"
 
 
+ANY_K_BADGE = "✓ symbolic, any finite support K (indexed sums)"
+
+
+def _any_k(a: Term, b: Term) -> bool:
+    """Whether the any-K prover proves a = b (False: not proven, fall back to fixed sizes)."""
+    try:
+        return proves_zero(a, b)
+    except NotHandled:
+        return False
+
+
 def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]:
     """Prove ``a = b`` in each semantics that can interpret both; return the strength badges."""
     badges: list[str] = []
     terms = [a, b]
     algebra = _is_algebra(terms)
     for sem in semantics:
+        if not algebra and isinstance(sem, Finite) and _any_k(a, b):
+            badges.append(ANY_K_BADGE)
+            continue
         try:
             for inst in sem.instances(terms):
                 ta, tb = inst.translate(a), inst.translate(b)
