@@ -269,3 +269,15 @@ def test_value_terms_only_in_gaussian_semantics() -> None:
         mu_q, "mean of q"
     )
     assert d.check()[0].badges == ("✓ Gaussian family (symbolic integration)",)
+
+
+def test_entropy_certificate_only_for_discrete_supports() -> None:
+    d = Derivation("entropy_gap", log(N) - E(q(z), Entropy(q(n | z)))).le(
+        log(N), "entropy of the index is ≥ 0", certificate=Gap(E(q(z), Entropy(q(n | z))))
+    )
+    assert d.check()[0].badges[0].startswith("✓ gap")
+    g = Derivation("diff_entropy", E(QZ, log(PXZ)), semantics=(Gaussian(),)).le(
+        E(QZ, log(PXZ)) + Entropy(QZ), "differential entropy", certificate=Gap(Entropy(QZ))
+    )
+    with pytest.raises(StepError, match="no reason is known"):
+        g.check()

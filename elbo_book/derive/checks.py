@@ -35,6 +35,7 @@ from elbo_book.derive.terms import (
     Add,
     Density,
     Div,
+    Entropy,
     Expect,
     Integral,
     Log,
@@ -171,8 +172,11 @@ def prove_log_bound() -> str:
     return "t − 1 − log t ≥ 0 (calculus: minimum 0 at t = 1)"
 
 
-def nonneg_reason(t: Term) -> str | None:
-    """Why ``t`` ≥ 0, from its structure, or None when no reason is known."""
+def nonneg_reason(t: Term, discrete: bool = False) -> str | None:
+    """Why ``t`` ≥ 0, from its structure, or None when no reason is known.  ``discrete``: every
+    semantics in use is a finite support (then an entropy is ≥ 0; a differential entropy is not)."""
+    if isinstance(t, Entropy):
+        return "entropy of a discrete distribution ≥ 0 (each probability ≤ 1)" if discrete else None
     if isinstance(t, KL):
         return "KL ≥ 0 (Gibbs' inequality, derivation gibbs_inequality)"
     if isinstance(t, MutualInfo):
@@ -189,21 +193,21 @@ def nonneg_reason(t: Term) -> str | None:
         e = t.exp
         if isinstance(e, Num) and e.value.q == 1 and e.value.p % 2 == 0:
             return "a square"
-        inner = nonneg_reason(t.base)
+        inner = nonneg_reason(t.base, discrete)
         return inner
     if isinstance(t, Named):
-        return nonneg_reason(t.definition)
+        return nonneg_reason(t.definition, discrete)
     if isinstance(t, Expect | SumN | Integral):
         body = t.body
-        inner = nonneg_reason(body)
+        inner = nonneg_reason(body, discrete)
         return f"sum/expectation of: {inner}" if inner else None
     if isinstance(t, Add | Mul):
-        reasons = [nonneg_reason(c) for c in t.children()]
+        reasons = [nonneg_reason(c, discrete) for c in t.children()]
         if all(reasons):
             return "; ".join(dict.fromkeys(r for r in reasons if r))
         return None
     if isinstance(t, Div):
-        num, den = nonneg_reason(t.num), nonneg_reason(t.den)
+        num, den = nonneg_reason(t.num, discrete), nonneg_reason(t.den, discrete)
         return f"{num}; {den}" if num and den else None
     return None
 
@@ -215,7 +219,7 @@ class Gap(Certificate):
     gap: Term
 
     def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
-        reason = nonneg_reason(self.gap)
+        reason = nonneg_reason(self.gap, all(isinstance(s, Finite) for s in semantics))
         if reason is None:
             raise CheckFailed(f"no reason is known why the gap {self.gap.text()} is ≥ 0")
         larger, smaller = (prev, new) if rel == "≥" else (new, prev)
