@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -155,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mutate", action="store_true", help="run the mutation test instead")
     ap.add_argument("--chapter", default=None, help="only this chapter (file basename)")
     ap.add_argument(
-        "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="worker processes"
+        "--jobs",
+        type=int,
+        default=1,
+        help="worker processes (each re-imports the library)",
     )
     args = ap.parse_args(argv)
     # workers must find the task functions by their importable name, also under ``python -m``
