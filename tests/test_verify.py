@@ -75,3 +75,17 @@ def test_mutation_report_line(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     m = re.search(r"mutation kill rate: (\d+)/(\d+) \(([\d.]+)%\)", out)
     assert m and int(m.group(2)) > 0 and float(m.group(3)) >= 95.0, out
+
+
+@pytest.mark.parametrize(
+    "notebook", sorted((ROOT / "chapters").glob("*.ipynb")), ids=lambda p: p.name
+)
+def test_displayed_derivations_are_verified(notebook: Path) -> None:
+    """A derivation shown in a committed output must report all of its steps verified."""
+    nb = json.loads(notebook.read_text(encoding="utf-8"))
+    for cell in nb["cells"]:
+        for out in cell.get("outputs", []):
+            text = "".join(out.get("data", {}).get("text/plain", []))
+            if text.startswith("Derivation "):
+                m = re.search(r"(\d+)/(\d+) steps verified", text.splitlines()[0])
+                assert m and m.group(1) == m.group(2), f"{notebook.name}: {text.splitlines()[0]}"

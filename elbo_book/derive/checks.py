@@ -23,6 +23,7 @@ is found, a numeric counterexample.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sympy
@@ -90,8 +91,14 @@ def _is_algebra(terms: list[Term]) -> bool:
     )
 
 
-def _counterexample(diff: sympy.Expr, inst_sample, seed: int = 0) -> str:
+def _counterexample(
+    diff: sympy.Expr,
+    inst_sample: Callable[[Callable[[], float]], dict[sympy.Symbol, float]],
+    seed: int = 0,
+) -> str:
+    """A random instance (normalised probabilities) on which ``diff`` is not zero, as text."""
     rng = random.Random(seed)
+    used = diff.free_symbols
     for _ in range(30):
         vals = inst_sample(rng.random)
         try:
@@ -99,8 +106,9 @@ def _counterexample(diff: sympy.Expr, inst_sample, seed: int = 0) -> str:
         except (TypeError, ValueError):
             continue
         if abs(v) > _TOL:
-            shown = ", ".join(f"{k}={float(x):.3g}" for k, x in sorted(vals.items(), key=str)[:8])
-            more = " …" if len(vals) > 8 else ""
+            items = sorted(((k, x) for k, x in vals.items() if k in used), key=str)
+            shown = ", ".join(f"{k}={float(x):.3g}" for k, x in items[:8])
+            more = " …" if len(items) > 8 else ""
             return f"counterexample: {shown}{more} gives difference {v.real:.4g}"
     return "no numeric counterexample found in 30 random instances"
 
