@@ -22,8 +22,8 @@ def register(chapter: str) -> Callable[[Callable[[], Derivation]], Derivation]:
     """Decorator: build the derivation returned by the function, tag it with ``chapter`` (the
     chapter file's basename, e.g. ``"01_jensen_bound"``) and register it under its name.
 
-    The decorated name becomes the :class:`Derivation` itself (checked lazily, on display or by
-    ``python -m elbo_book.verify``)."""
+    The decorated name becomes the :class:`~elbo_book.derive.chain.Derivation` itself (checked
+    lazily, on display or by ``python -m elbo_book.verify``)."""
     if not chapter:
         raise ValueError("register needs the chapter basename, e.g. '01_jensen_bound'")
 

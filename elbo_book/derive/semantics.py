@@ -61,7 +61,7 @@ from elbo_book.derive.terms import (
 __all__ = ["Finite", "Gaussian", "Instance", "N", "Semantics", "Undefined", "Unsupported"]
 
 N = Var("N")
-"""The number of data points: the finite semantics replaces it by the instance's N."""
+"""The number of data points; the finite semantics replaces it by the instance's N."""
 
 
 class Unsupported(Exception):

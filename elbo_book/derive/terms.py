@@ -9,7 +9,7 @@ own symbol while keeping its definition for checking.
 Terms keep exactly the shape in which they were written: nothing is simplified on construction,
 so ``q * (p / q)`` prints as written.  (This is why the language is a tree of its own rather than
 SymPy expressions, which cancel and reorder on construction.)  Meaning is given by the
-*semantics* in :mod:`elbo_book.derive.finite` and :mod:`elbo_book.derive.gaussian`, which
+*semantics* in :mod:`elbo_book.derive.semantics` (finite supports, Gaussians), which
 translate a term into a SymPy expression.
 """
 
