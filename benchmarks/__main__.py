@@ -1,8 +1,13 @@
-"""Run every ``benchmarks/bench_*.py`` module's ``main()``, or only the modules named."""
+"""Run every ``benchmarks/bench_*.py`` module's ``main()``, or only the modules named.
+
+With more than one module, each runs in a fresh Python process, so that a peak-memory reading
+(the process's high-water mark) belongs to that benchmark alone.
+"""
 
 import argparse
 import importlib
 import pkgutil
+import subprocess
 import sys
 
 import benchmarks
@@ -23,10 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(names) - set(discover()))
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; available: {discover()}")
+    if len(names) == 1:
+        print(f"# {names[0]}", flush=True)
+        importlib.import_module(f"benchmarks.{names[0]}").main()
+        return 0
+    status = 0
     for name in names:
-        print(f"# {name}", flush=True)
-        importlib.import_module(f"benchmarks.{name}").main()
-    return 0
+        status |= subprocess.run([sys.executable, "-m", "benchmarks", name], check=False).returncode
+    return status
 
 
 if __name__ == "__main__":
