@@ -24,23 +24,17 @@ import sympy
 from sympy.polys.fields import sfield
 
 from elbo_book.derive.normal_form import LogAtoms
+from elbo_book.derive.semantics import translate_arithmetic
 from elbo_book.derive.terms import (
     KL,
-    Add,
     Density,
-    Div,
     Entropy,
     Expect,
     Integral,
     Log,
     LogGap,
-    Mul,
     MutualInfo,
     Named,
-    Neg,
-    Num,
-    Pi,
-    Pow,
     Term,
     Var,
 )
@@ -99,26 +93,15 @@ class _Translator:
         return table[key]()
 
     def tr(self, t: Term, env: dict[str, sympy.Symbol]) -> sympy.Expr:
-        if isinstance(t, Num):
-            return t.value
-        if isinstance(t, Pi):
-            return sympy.pi
+        arithmetic = translate_arithmetic(t, lambda a: self.tr(a, env))
+        if arithmetic is not None:
+            return arithmetic
         if isinstance(t, Var):
             if t.name == "N":
                 raise NotHandled("the data index")
             return t.sympy()
         if isinstance(t, Density):
             return self.density(t, env)
-        if isinstance(t, Add):
-            return sympy.Add(*[self.tr(a, env) for a in t.terms])
-        if isinstance(t, Mul):
-            return sympy.Mul(*[self.tr(a, env) for a in t.factors])
-        if isinstance(t, Neg):
-            return -self.tr(t.arg, env)
-        if isinstance(t, Div):
-            return self.tr(t.num, env) / self.tr(t.den, env)
-        if isinstance(t, Pow):
-            return self.tr(t.base, env) ** self.tr(t.exp, env)
         if isinstance(t, Log):
             arg = self.tr(t.arg, env)
             if not _positive(arg):

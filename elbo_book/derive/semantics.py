@@ -64,6 +64,33 @@ N = Var("N")
 """The number of data points; the finite semantics replaces it by the instance's N."""
 
 
+def translate_arithmetic(t: Term, tr: Callable[[Term], sympy.Expr]) -> sympy.Expr | None:
+    """Translate the arithmetic terms every semantics reads the same way (numbers, π, +, ×, −, ÷,
+    powers), recursing with ``tr``; ``None`` for any other term."""
+    if isinstance(t, Num):
+        return t.value
+    if isinstance(t, Pi):
+        return sympy.pi
+    if isinstance(t, Add):
+        return sympy.Add(*[tr(a) for a in t.terms])
+    if isinstance(t, Mul):
+        return sympy.Mul(*[tr(a) for a in t.factors])
+    if isinstance(t, Neg):
+        return -tr(t.arg)
+    if isinstance(t, Div):
+        return tr(t.num) / tr(t.den)
+    if isinstance(t, Pow):
+        return tr(t.base) ** tr(t.exp)
+    return None
+
+
+def positive_log(t: Log, arg: sympy.Expr) -> sympy.Expr:
+    """log(arg) for the translated argument of ``t``; :class:`Undefined` unless it is positive."""
+    if arg.is_positive is not True:
+        raise Undefined(f"log of a quantity not known to be positive: log({t.arg.text()})")
+    return sympy.log(arg)
+
+
 class Unsupported(Exception):
     """The semantics cannot interpret this term (it is not an error in the derivation)."""
 
@@ -201,29 +228,15 @@ class _FiniteModel:
 
     # ---- translation ------------------------------------------------------------------------
     def tr(self, t: Term, env: dict[str, int]) -> sympy.Expr:
-        if isinstance(t, Num):
-            return t.value
-        if isinstance(t, Pi):
-            return sympy.pi
+        arithmetic = translate_arithmetic(t, lambda a: self.tr(a, env))
+        if arithmetic is not None:
+            return arithmetic
         if isinstance(t, Var):
             return sympy.Integer(self.N) if t == N else t.sympy()
         if isinstance(t, Density):
             return self.density(t, env)
-        if isinstance(t, Add):
-            return sympy.Add(*[self.tr(a, env) for a in t.terms])
-        if isinstance(t, Mul):
-            return sympy.Mul(*[self.tr(a, env) for a in t.factors])
-        if isinstance(t, Neg):
-            return -self.tr(t.arg, env)
-        if isinstance(t, Div):
-            return self.tr(t.num, env) / self.tr(t.den, env)
-        if isinstance(t, Pow):
-            return self.tr(t.base, env) ** self.tr(t.exp, env)
         if isinstance(t, Log):
-            arg = self.tr(t.arg, env)
-            if arg.is_positive is not True:
-                raise Undefined(f"log of a quantity not known to be positive: log({t.arg.text()})")
-            return sympy.log(arg)
+            return positive_log(t, self.tr(t.arg, env))
         if isinstance(t, Expect):
             bound = sorted(_canon(t.dist.vars))
             total = sympy.Integer(0)

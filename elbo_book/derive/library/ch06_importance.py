@@ -33,23 +33,26 @@ import sympy
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Gap, Jensen
 from elbo_book.derive.registry import register
-from elbo_book.derive.semantics import Instance, Semantics, Undefined, Unsupported
+from elbo_book.derive.semantics import (
+    Instance,
+    Semantics,
+    Undefined,
+    Unsupported,
+    positive_log,
+    translate_arithmetic,
+)
 from elbo_book.derive.terms import (
     KL,
     RV,
     Add,
     Density,
-    Div,
     Entropy,
     Expect,
     Integral,
     Log,
     LogGap,
-    Mul,
     Named,
-    Neg,
     Num,
-    Pow,
     Term,
     Var,
     log,
@@ -124,27 +127,15 @@ class _DrawsModel:
         raise Undefined(f"{d.text()} has no meaning in the model")
 
     def tr(self, t: Term, env: dict[str, int]) -> sympy.Expr:
-        if isinstance(t, Num):
-            return t.value
+        arithmetic = translate_arithmetic(t, lambda a: self.tr(a, env))
+        if arithmetic is not None:
+            return arithmetic
         if isinstance(t, Var):
             return t.sympy()
         if isinstance(t, Density):
             return self.density(t, env)
-        if isinstance(t, Add):
-            return sympy.Add(*[self.tr(a, env) for a in t.terms])
-        if isinstance(t, Mul):
-            return sympy.Mul(*[self.tr(a, env) for a in t.factors])
-        if isinstance(t, Neg):
-            return -self.tr(t.arg, env)
-        if isinstance(t, Div):
-            return self.tr(t.num, env) / self.tr(t.den, env)
-        if isinstance(t, Pow):
-            return self.tr(t.base, env) ** self.tr(t.exp, env)
         if isinstance(t, Log):
-            arg = self.tr(t.arg, env)
-            if arg.is_positive is not True:
-                raise Undefined(f"log of a quantity not known to be positive: log({t.arg.text()})")
-            return sympy.log(arg)
+            return positive_log(t, self.tr(t.arg, env))
         if isinstance(t, Expect):
             bound = _latent_names(t.dist.vars)
             if len(bound) != len(t.dist.vars):
