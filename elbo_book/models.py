@@ -30,6 +30,7 @@ from torch import nn
 from torch.distributions import Bernoulli, Distribution, Independent, Normal
 from torch.nn import functional as F
 
+from elbo_book.standard_normal import StandardNormal
 from elbo_book.validation import (
     check_choice,
     check_int,
@@ -97,7 +98,7 @@ def diagonal_gaussian_from_logvar(loc: torch.Tensor, logvar: torch.Tensor) -> In
 
 
 def _gaussian_from_logvar(loc: torch.Tensor, logvar: torch.Tensor) -> Independent:
-    scale = torch.exp(0.5 * logvar.clamp(*LOGVAR_BOUNDS))
+    scale = logvar.clamp(*LOGVAR_BOUNDS).mul(0.5).exp()
     return Independent(Normal(loc, scale, validate_args=False), 1)
 
 
@@ -198,8 +199,9 @@ class VAE(nn.Module):
         if likelihood == "gaussian" and decoder_scale == "learned":
             # softplus(0.5413) + 1e-3 ≈ 1.0: start from unit scale.
             self.decoder_raw_scale = nn.Parameter(torch.full((data_dim,), 0.5413))
+        # The prior's mean (zeros); as a buffer it also follows the model's device and dtype.
         self.register_buffer("_prior_loc", torch.zeros(latent_dim))
-        self.register_buffer("_prior_scale", torch.ones(latent_dim))
+        self._prior_cache: tuple[torch.Tensor, StandardNormal] | None = None
 
     @classmethod
     def from_config(cls, config: VAEConfig) -> VAE:
@@ -224,9 +226,20 @@ class VAE(nn.Module):
             )
         return x
 
-    def prior(self) -> Independent:
-        """p(z) = N(0, I) on ℝ^latent_dim."""
-        return Independent(Normal(self._prior_loc, self._prior_scale, validate_args=False), 1)
+    def prior(self) -> StandardNormal:
+        """p(z) = N(0, I) on ℝ^latent_dim, a :class:`~elbo_book.standard_normal.StandardNormal`.
+
+        So ``kl_divergence(q, model.prior())`` takes the closed form
+        ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²).  The object is built once and reused until the model
+        moves to another device or dtype (every training step asks for it).
+        """
+        key = self._prior_loc  # replaced by a new tensor whenever .to() changes device or dtype
+        cached = self._prior_cache
+        if cached is None or cached[0] is not key:
+            prior = StandardNormal(self.latent_dim, dtype=key.dtype, device=key.device)
+            cached = (key, prior)
+            self._prior_cache = cached
+        return cached[1]
 
     def encode(self, x: torch.Tensor, *, check: bool = True) -> Independent:
         """q_φ(z|x) = N(μ_φ(x), diag exp(logvar_φ(x))), batch shape ``x.shape[:-1]``.

@@ -129,7 +129,25 @@ def _elbo_terms(
     analytic_kl: bool,
     reduction: Reduction,
 ) -> ELBOTerms:
-    """:func:`elbo_terms` on checked inputs (the training loop's inner call)."""
+    """:func:`elbo_terms` on checked inputs."""
+    reconstruction, kl = _reconstruction_and_kl(model, x, q, n_samples, analytic_kl)
+    reconstruction = reduce(reconstruction, reduction)
+    kl = reduce(kl.expand_as(reconstruction) if reduction == "none" else kl, reduction)
+    return ELBOTerms(
+        elbo=reconstruction - kl,
+        reconstruction=reconstruction,
+        kl=kl,
+    )
+
+
+def _reconstruction_and_kl(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution,
+    n_samples: int | None,
+    analytic_kl: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example E_q[log p(x|z)] and KL(q ‖ p(z)), unreduced (the training step's inner call)."""
     prior = model.prior()
     if n_samples is None:
         if not q.has_enumerate_support:
@@ -140,26 +158,16 @@ def _elbo_terms(
         support = q.enumerate_support(expand=True)  # (S, *batch)
         weights = q.log_prob(support).exp()
         reconstruction = (weights * model.likelihood(support).log_prob(x)).sum(dim=0)
-        kl = kl_divergence(q, prior)
-    else:
-        # One draw needs no sample dimension (and no mean over it).
-        single = n_samples == 1
-        z = _draw(q, torch.Size([] if single else [n_samples]))  # ([L], *batch, *event)
-        reconstruction = model.likelihood(z).log_prob(x)
-        if analytic_kl:
-            kl = kl_divergence(q, prior)
-        else:
-            kl = q.log_prob(z) - prior.log_prob(z)
-        if not single:
-            reconstruction = reconstruction.mean(dim=0)
-            kl = kl if analytic_kl else kl.mean(dim=0)
-    reconstruction = reduce(reconstruction, reduction)
-    kl = reduce(kl.expand_as(reconstruction) if reduction == "none" else kl, reduction)
-    return ELBOTerms(
-        elbo=reconstruction - kl,
-        reconstruction=reconstruction,
-        kl=kl,
-    )
+        return reconstruction, kl_divergence(q, prior)
+    # One draw needs no sample dimension (and no mean over it).
+    single = n_samples == 1
+    z = _draw(q, torch.Size([] if single else [n_samples]))  # ([L], *batch, *event)
+    reconstruction = model.likelihood(z).log_prob(x)
+    kl = kl_divergence(q, prior) if analytic_kl else q.log_prob(z) - prior.log_prob(z)
+    if not single:
+        reconstruction = reconstruction.mean(dim=0)
+        kl = kl if analytic_kl else kl.mean(dim=0)
+    return reconstruction, kl
 
 
 def elbo(

@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from elbo_book.models import VAE
-from elbo_book.objectives import ELBOTerms, _elbo_terms, elbo_terms
+from elbo_book.objectives import ELBOTerms, _reconstruction_and_kl, elbo_terms
 from elbo_book.validation import check_int, check_nonnegative, check_positive
 
 __all__ = [
@@ -93,22 +93,17 @@ def train_step(
     """
     check_int(n_samples, "n_samples")
     q = model.encode(x, check=check_data)
-    terms = _elbo_terms(model, x, q, n_samples, True, "mean")
-    kl = terms.kl if kl_weight == 1.0 else kl_weight * terms.kl
-    loss = kl - terms.reconstruction
-    if not math.isfinite(float(loss.detach())):
-        raise NonFiniteLossError(
-            step,
-            {
-                "loss": float(loss.detach()),
-                "reconstruction": float(terms.reconstruction.detach()),
-                "kl": float(terms.kl.detach()),
-            },
-        )
+    reconstruction, kl = _reconstruction_and_kl(model, x, q, n_samples, True)
+    loss = (kl - reconstruction if kl_weight == 1.0 else kl_weight * kl - reconstruction).mean()
+    reconstruction, kl = reconstruction.detach().mean(), kl.detach().mean()
+    value = loss.item()
+    if not math.isfinite(value):
+        terms = {"loss": value, "reconstruction": float(reconstruction), "kl": float(kl)}
+        raise NonFiniteLossError(step, terms)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
-    return ELBOTerms(*(t.detach() for t in terms))
+    return ELBOTerms(elbo=reconstruction - kl, reconstruction=reconstruction, kl=kl)
 
 
 @torch.no_grad()
