@@ -100,3 +100,17 @@ def test_unchecked_step_is_the_same_step(digits: tuple[torch.Tensor, torch.Tenso
     assert torch.equal(results[0], results[1])
     with pytest.raises(ValueError, match="binary"):
         train_step(VAE(64, 2, (8,)), optimizer, torch.full((4, 64), 0.5))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (CI has none)")
+def test_fit_evaluate_and_iwae_on_cuda(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    from elbo_book.importance import log_evidence_estimate
+
+    model = VAE(64, 2, (32,))
+    history = fit(model, digits[0], digits[1], epochs=2, progress=False, device="cuda")
+    assert all(math.isfinite(v) for v in history.elbo + history.test_elbo)
+    assert next(model.parameters()).device.type == "cuda"
+    assert model.prior().mean.device.type == "cuda"
+    x = digits[1][:8].cuda()
+    assert torch.isfinite(log_evidence_estimate(model, x, n_samples=64)).all()
+    assert model.sample(4).device.type == "cuda"
