@@ -38,6 +38,7 @@ book-strict: $(STAMP) $(MATHJAX)
 lint: $(STAMP)
 	$(BIN)/ruff check elbo_book tests benchmarks
 	$(BIN)/ruff format --check elbo_book tests benchmarks
+	$(BIN)/mypy
 
 ## Unit tests and every chapter under nbval (pytest configuration in pyproject.toml).
 unit: $(STAMP)

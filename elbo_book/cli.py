@@ -19,13 +19,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, cast
 
 import torch
 
 from elbo_book.checkpoint import load_checkpoint, save_checkpoint
 from elbo_book.data import load_digits, load_mnist_npz, make_shapes
 from elbo_book.importance import log_evidence_estimate
-from elbo_book.models import VAE
+from elbo_book.models import VAE, Likelihood
 from elbo_book.training import evaluate, fit
 
 __all__ = ["DATASETS", "build_parser", "load_dataset", "main"]
@@ -112,8 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _train(args: argparse.Namespace) -> int:
     x_train, x_test = load_dataset(args.data, seed=args.seed, mnist_path=args.mnist_path)
-    likelihood = args.likelihood or ("bernoulli" if DATASETS[args.data] else "gaussian")
-    scale: float | str = 1.0
+    likelihood = cast(
+        Likelihood, args.likelihood or ("bernoulli" if DATASETS[args.data] else "gaussian")
+    )
+    scale: float | Literal["learned"] = 1.0
     if likelihood == "gaussian":
         scale = "learned" if args.decoder_scale == "learned" else float(args.decoder_scale)
     torch.manual_seed(args.seed)
@@ -122,7 +125,7 @@ def _train(args: argparse.Namespace) -> int:
         args.latent_dim,
         hidden=tuple(args.hidden),
         likelihood=likelihood,
-        decoder_scale=scale,  # type: ignore[arg-type]
+        decoder_scale=scale,
     )
     history = fit(
         model,

@@ -175,6 +175,8 @@ class VAE(nn.Module):
     data (exactly 0 or 1), since for other values its "log-likelihood" is not a log-density.
     """
 
+    _prior_loc: torch.Tensor  # a buffer (registered in __init__)
+
     def __init__(
         self,
         data_dim: int,

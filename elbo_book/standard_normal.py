@@ -53,11 +53,13 @@ class StandardNormal(Independent):
         super().__init__(base, 1, validate_args=False)
 
     def expand(
-        self, batch_shape: torch.Size | tuple[int, ...], _instance: StandardNormal | None = None
+        self,
+        batch_shape: torch.Size | list[int] | tuple[int, ...],
+        _instance: StandardNormal | None = None,
     ) -> StandardNormal:
         """The same distribution broadcast to ``batch_shape`` (as ``Independent.expand``)."""
         new = self._get_checked_instance(StandardNormal, _instance)
-        return super().expand(batch_shape, _instance=new)  # type: ignore[return-value]
+        return super().expand(batch_shape, _instance=new)
 
 
 @register_kl(Independent, StandardNormal)

@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = verify_module.check_all(args.jobs, args.chapter)
     print(format_table(rows))
     print(f"total time: {time.perf_counter() - t0:.1f} s with {args.jobs} job(s)", file=sys.stderr)
-    s, t, _, ec, e = totals(rows)
-    return 0 if s == t and ec == e else 1
+    verified, total, _, confirmed, expected = totals(rows)
+    return 0 if verified == total and confirmed == expected else 1
 
 
 if __name__ == "__main__":

@@ -304,7 +304,7 @@ class Finite(Semantics):
             label = f"K={K}" + (f", N={N}" if uses_index(terms) else "")
             yield Instance(
                 label,
-                lambda t, model=model: model.tr(t, {}),
+                functools.partial(model.tr, env={}),
                 model.normalisation(),
                 model.sample,
             )

@@ -27,6 +27,7 @@ from elbo_book.derive.terms import (
     Expect,
     MutualInfo,
     Term,
+    as_term,
     log,
     n,
     p,
@@ -122,7 +123,7 @@ def surgery_mutual_information() -> Derivation:
     return (
         Derivation(
             "surgery_mutual_information",
-            0,
+            as_term(0),
             title="The index-code information lies between 0 and log N",
             semantics=SEMANTICS,
         )

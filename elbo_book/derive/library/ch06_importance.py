@@ -25,6 +25,7 @@ Derivations (chapter ``06_importance_weighting``):
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable, Iterator
 
@@ -195,7 +196,7 @@ class IIDDraws(Semantics):
             model = _DrawsModel(size)
             yield Instance(
                 f"S={size}",
-                lambda t, model=model: model.tr(t, {}),
+                functools.partial(model.tr, env={}),
                 model.normalisation() if self.normalised else {},
                 model.sample,
             )

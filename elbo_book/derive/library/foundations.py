@@ -79,4 +79,8 @@ def _moment(j: int) -> Derivation:
 
 
 for _j in range(MAX_MOMENT + 1):
-    register(chapter=CHAPTER)(lambda j=_j: _moment(j))
+
+    def _build_moment(j: int = _j) -> Derivation:
+        return _moment(j)
+
+    register(chapter=CHAPTER)(_build_moment)
