@@ -232,6 +232,13 @@ class Derivation:
         return "$$\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}$$"
 
     def _repr_html_(self) -> str:
+        return self.html()
+
+    def html(self, *, narrow: bool = False) -> str:
+        """The derivation as an HTML table, one row per step with its justification and verdict
+        (a badge per check) under it.  ``narrow=True`` lays it out for a narrow column (the
+        Errata page): the justification row spans the formula columns and a failing check's
+        message (residual, counterexample) is shown in full width, preformatted."""
         esc = html.escape
         cell = "padding:2px 6px;border:none;vertical-align:middle"
         note = "padding:0 6px 8px 6px;border:none;font-size:85%;text-align:left"
@@ -245,16 +252,32 @@ class Derivation:
             ok = r.ok and not r.expected_failure
             colour = "#1a7f37" if ok else ("#9a6700" if r.ok else "#cf222e")
             badge = " · ".join(esc(b) for b in r.badges)
-            detail = f"<br><span style='color:#57606a'>{esc(r.detail)}</span>" if r.detail else ""
+            verdict = (
+                f"<span style='color:#57606a'>{esc(s.why)}</span> — "
+                f"<span class='elbo-badge' style='color:{colour}'>{badge}</span>"
+            )
             rows.append(
                 f"<tr><td style='{cell};color:#57606a;white-space:nowrap'>({esc(s.label)})</td>"
                 f"<td style='{cell};text-align:right'>\\({_REL_TEX[s.rel]}\\)</td>"
                 f"<td style='{cell};text-align:left'>"
                 f"\\(\\displaystyle {esc(s.expr.latex())}\\)</td></tr>"
-                f"<tr><td style='{note}'></td><td style='{note}'></td><td style='{note}'>"
-                f"<span style='color:#57606a'>{esc(s.why)}</span> — "
-                f"<span class='elbo-badge' style='color:{colour}'>{badge}</span>{detail}</td></tr>"
             )
+            if narrow:
+                wide = f"<tr><td style='{note}'></td><td style='{note}' colspan='2'>"
+                rows.append(f"{wide}{verdict}</td></tr>")
+                if r.detail:
+                    rows.append(
+                        f"{wide}<pre style='white-space:pre-wrap;font-size:80%;margin:0'>"
+                        f"{esc(r.detail)}</pre></td></tr>"
+                    )
+            else:
+                detail = ""
+                if r.detail:
+                    detail = f"<br><span style='color:#57606a'>{esc(r.detail)}</span>"
+                rows.append(
+                    f"<tr><td style='{note}'></td><td style='{note}'></td>"
+                    f"<td style='{note}'>{verdict}{detail}</td></tr>"
+                )
         return (
             f"<div class='elbo-derivation mathjax_process'>"
             f"<p><b>{esc(self.title or self.name)}</b> — {esc(self._summary())}</p>"

@@ -27,7 +27,6 @@ surgery chain, then the unnumbered decomposition that follows it.
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -899,14 +898,11 @@ def summary_rows() -> list[tuple[str, str, str, str, str, str]]:
 # =============================================================================================
 # Display
 # =============================================================================================
-_REL_TEX = {"=": "=", "≥": r"\geq", "≤": r"\leq"}
-
-
 @dataclass(frozen=True)
 class DerivationView:
-    """A checked derivation laid out for a narrow page: each step's formula on its own row, its
-    justification and verdict below it, and the failing check's message (residual,
-    counterexample) in full width.  ``text/plain`` and ``text/latex`` are the derivation's own."""
+    """A checked derivation laid out for a narrow page, by
+    :meth:`~elbo_book.derive.chain.Derivation.html` with ``narrow=True``; ``text/plain`` and
+    ``text/latex`` are the derivation's own."""
 
     derivation: Derivation
 
@@ -917,36 +913,7 @@ class DerivationView:
         return self.derivation._repr_latex_()
 
     def _repr_html_(self) -> str:
-        d, esc = self.derivation, html.escape
-        head = esc(d.title or d.name)
-        summary = repr(d).splitlines()[0].split(": ", 1)[1]
-        cell = "style='text-align:left;padding:2px 6px'"
-        rows = [
-            f"<tr><td></td><td {cell} colspan='2'>\\(\\displaystyle {esc(d.start.latex())}\\)"
-            "</td></tr>"
-        ]
-        for r in d.results:
-            s = r.step
-            ok = r.ok and not r.expected_failure
-            colour = "#1a7f37" if ok else ("#9a6700" if r.ok else "#cf222e")
-            rows.append(
-                f"<tr><td style='color:#57606a'>({esc(s.label)})</td>"
-                f"<td {cell}>\\({_REL_TEX[s.rel]}\\)</td>"
-                f"<td {cell}>\\(\\displaystyle {esc(s.expr.latex())}\\)</td></tr>"
-                f"<tr><td></td><td {cell} colspan='2'><span style='color:#57606a'>"
-                f"{esc(s.why)}</span> — <span style='color:{colour}'>"
-                f"{' '.join(esc(b) for b in r.badges)}</span></td></tr>"
-            )
-            if r.detail:
-                rows.append(
-                    f"<tr><td></td><td {cell} colspan='2'><pre style='white-space:pre-wrap;"
-                    f"font-size:80%;margin:0'>{esc(r.detail)}</pre></td></tr>"
-                )
-        return (
-            "<div class='elbo-derivation mathjax_process'>"
-            f"<p><b>{head}</b> — {esc(summary)}</p>"
-            "<table style='border-collapse:collapse'>" + "".join(rows) + "</table></div>"
-        )
+        return self.derivation.html(narrow=True)
 
 
 def view(shown: Shown) -> DerivationView | Check:
