@@ -118,8 +118,8 @@ class GaussianMixture:
         loc = self.means[z]
         return Independent(Normal(loc, torch.full_like(loc, self.noise_scale)), 1)
 
-    def _log_joint_all(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x, z = k) for every k, shape ``(..., K)``."""
+    def log_joint(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x, z = k) = log π_k + log N(x; μ_k, σ² I) for every k, shape ``(..., K)``."""
         self._check_x(x)
         components = torch.arange(self.n_components).reshape(-1, *([1] * (x.dim() - 1)))
         log_lik = self.likelihood(components).log_prob(x)  # (K, ...)
@@ -127,11 +127,11 @@ class GaussianMixture:
 
     def exact_posterior(self, x: torch.Tensor) -> Categorical:
         """p(z|x) ∝ π_k N(x; μ_k, σ² I), by enumeration; batch shape ``x.shape[:-1]``."""
-        return Categorical(logits=self._log_joint_all(x))
+        return Categorical(logits=self.log_joint(x))
 
     def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) = log Σ_k π_k N(x; μ_k, σ² I), shape ``x.shape[:-1]``."""
-        return torch.logsumexp(self._log_joint_all(x), dim=-1)
+        return torch.logsumexp(self.log_joint(x), dim=-1)
 
     def sample(
         self, n: int, generator: torch.Generator | None = None

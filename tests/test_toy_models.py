@@ -74,3 +74,18 @@ def test_mixture_bad_inputs() -> None:
         _mixture().likelihood(torch.zeros(2))
     with pytest.raises(ValueError, match=r"lie in 0\.\.2"):
         _mixture().likelihood(torch.tensor([3]))
+
+
+def test_mixture_log_joint_is_prior_plus_likelihood() -> None:
+    means = torch.tensor([[-2.0], [0.0], [2.5]])
+    model = GaussianMixture(torch.tensor([0.5, 0.3, 0.2]), means, 1.0)
+    x = torch.tensor([[0.8], [-1.0]])
+    by_parts = torch.stack(
+        [
+            model.prior().log_prob(torch.tensor(k)) + model.likelihood(torch.tensor(k)).log_prob(x)
+            for k in range(3)
+        ],
+        dim=-1,
+    )
+    torch.testing.assert_close(model.log_joint(x), by_parts)
+    torch.testing.assert_close(model.log_joint(x).logsumexp(-1), model.log_evidence(x))
