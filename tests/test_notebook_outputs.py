@@ -1,0 +1,145 @@
+"""tools/notebook_outputs.py: exact text, and numbers within their measured tolerance."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tools.notebook_outputs import (
+    RELATIVE_FLOOR,
+    SAFETY,
+    compare_cell,
+    measure_cell,
+    split_numbers,
+    tolerance_for,
+)
+
+
+def stream(text: str) -> dict[str, Any]:
+    return {"output_type": "stream", "name": "stdout", "text": text}
+
+
+def glued(name: str, value: str) -> dict[str, Any]:
+    return {
+        "output_type": "display_data",
+        "data": {"application/papermill.record/text/plain": value},
+        "metadata": {"scrapbook": {"name": name, "mime_prefix": "application/papermill.record/"}},
+    }
+
+
+def figure(png: str) -> dict[str, Any]:
+    return {"output_type": "display_data", "data": {"image/png": png, "text/plain": "<Figure>"}}
+
+
+def test_split_numbers_finds_numbers_not_identifiers() -> None:
+    skeleton, numbers = split_numbers("ELBO -18.17 at epoch 60 of ch3_x1, KL 1e-05, z2 −0.5, nan")
+    assert [n.text for n in numbers] == ["-18.17", "60", "1e-05", "−0.5", "nan"]
+    assert skeleton == "ELBO {#} at epoch {#} of ch3_x1, KL {#}, z2 {#}, {#}"
+    assert [n.is_integer for n in numbers] == [False, True, False, False, False]
+    assert numbers[3].value == -0.5
+
+
+def test_last_digit_unit() -> None:
+    _, numbers = split_numbers("3.14 12 2.5e-3 7.")
+    assert [n.last_digit_unit for n in numbers] == pytest.approx([0.01, 1, 1e-4, 1])
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=32), max_size=8))
+def test_split_numbers_reads_back_every_printed_float(values: list[float]) -> None:
+    text = ", ".join(f"v{i} = {v!r}" for i, v in enumerate(values))
+    skeleton, numbers = split_numbers(text)
+    assert [n.value for n in numbers] == values
+    assert skeleton.count("{#}") == len(values)
+
+
+def test_tolerance_rule() -> None:
+    _, (moved, fixed_int, fixed_float) = split_numbers("-11.75 60 0.25")
+    assert tolerance_for(moved, 0.004) == pytest.approx(max(SAFETY * 0.004, 0.01))
+    assert tolerance_for(moved, 1e-6) == pytest.approx(0.01)  # one unit in the last digit
+    assert tolerance_for(fixed_int, 0.0) == 0.0
+    assert tolerance_for(fixed_float, 0.0) == pytest.approx(RELATIVE_FLOOR * 0.25)
+
+
+def test_exact_cells_stay_exact() -> None:
+    # An untagged cell fails on any change, however small, even with a record present.
+    problems = compare_cell(
+        [stream("KL = 0.5000001\n")], [stream("KL = 0.5\n")], numeric=False, cell_record=None
+    )
+    assert problems and "exact cell" in problems[0]
+
+
+def test_pictures_are_not_compared_as_bytes() -> None:
+    assert compare_cell([figure("AAAA")], [figure("BBBB")], numeric=False, cell_record=None) == []
+
+
+def record_for(committed: list[dict[str, Any]], variants: list[list[dict[str, Any]]]) -> Any:
+    entries, problems = measure_cell(committed, variants)
+    assert problems == []
+    return {"outputs": entries}
+
+
+def test_numeric_cell_within_and_beyond_measured_tolerance() -> None:
+    committed = [stream("test ELBO -18.17703 after 60 epochs\n"), glued("elbo", "-18.17703")]
+    variant = [stream("test ELBO -18.17736 after 60 epochs\n"), glued("elbo", "-18.17736")]
+    record = record_for(committed, [variant])
+    by_key = {entry["key"]: entry for entry in record["outputs"]}
+    moved = by_key["stdout"]["moved"]
+    assert moved["0"]["spread"] == pytest.approx(0.00033)
+    assert "1" not in moved  # the epoch count did not move: compared exactly
+    assert by_key["application/papermill.record/text/plain"]["name"] == "elbo"
+    ok = [stream("test ELBO -18.1760 after 60 epochs\n"), glued("elbo", "-18.1790")]
+    assert compare_cell(ok, committed, numeric=True, cell_record=record) == []
+    far = [stream("test ELBO -18.19 after 60 epochs\n"), glued("elbo", "-18.17703")]
+    (problem,) = compare_cell(far, committed, numeric=True, cell_record=record)
+    assert "-18.19" in problem and "tolerance" in problem
+    epochs = [stream("test ELBO -18.17703 after 61 epochs\n"), glued("elbo", "-18.17703")]
+    (problem,) = compare_cell(epochs, committed, numeric=True, cell_record=record)
+    assert "61" in problem
+
+
+def test_numeric_cell_text_around_numbers_is_exact() -> None:
+    committed = [stream("ELBO -18.17703\n")]
+    record = record_for(committed, [[stream("ELBO -18.17736\n")]])
+    (problem,) = compare_cell(
+        [stream("ELBO: -18.17703\n")], committed, numeric=True, cell_record=record
+    )
+    assert "text around the numbers" in problem
+
+
+def test_stale_record_is_reported() -> None:
+    record = record_for([stream("ELBO -18.17703\n")], [[stream("ELBO -18.17736\n")]])
+    problems = compare_cell(
+        [stream("ELBO -18.2\n")], [stream("ELBO -18.1\n")], numeric=True, cell_record=record
+    )
+    assert problems and "stale" in problems[0]
+
+
+def test_numeric_cell_without_record_fails_on_any_change() -> None:
+    problems = compare_cell(
+        [stream("ELBO -18.2\n")], [stream("ELBO -18.1\n")], numeric=True, cell_record=None
+    )
+    assert problems and "no entry" in problems[0]
+
+
+def test_non_finite_numbers_match_exactly() -> None:
+    committed = [stream("loss 1.5 nan\n")]
+    record = record_for(committed, [[stream("loss 1.6 nan\n")]])
+    assert (
+        compare_cell([stream("loss 1.55 nan\n")], committed, numeric=True, cell_record=record) == []
+    )
+    problems = compare_cell(
+        [stream("loss 1.55 inf\n")], committed, numeric=True, cell_record=record
+    )
+    assert problems
+
+
+def test_changed_output_fields_fail() -> None:
+    problems = compare_cell(
+        [stream("a\n"), glued("x", "1")], [stream("a\n")], numeric=True, cell_record=None
+    )
+    assert problems and "fields" in problems[0]
+    assert not math.isnan(RELATIVE_FLOOR)

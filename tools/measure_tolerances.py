@@ -1,0 +1,184 @@
+"""Measure how far each number of a notebook moves under other CPU kernels; record its tolerance.
+
+Usage (from the repository root, after the notebook was executed and committed natively)::
+
+    .venv/bin/python -m tools.measure_tolerances chapters/03_kingma_welling_split.ipynb [...]
+
+Each notebook is executed once per kernel set of :data:`tools.notebook_outputs.KERNEL_VARIANTS`
+(torch's ``ATEN_CPU_CAPABILITY``, MKL's and OpenBLAS's code paths, NumPy's SIMD dispatch), in a
+fresh kernel, without touching the committed notebook. Then:
+
+* every number of every cell tagged ``numeric`` gets its spread (largest deviation from the
+  committed value over the runs) and a tolerance (:func:`tools.notebook_outputs.tolerance_for`),
+  written to ``chapters/tolerances/<stem>.json`` beside the committed value it applies to;
+* every untagged cell must give exactly its committed outputs under every kernel set; one that
+  does not is reported (tag it ``numeric`` or make it deterministic) and the command exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from tools.notebook_outputs import (
+    KERNEL_VARIANTS,
+    NUMERIC_TAG,
+    RELATIVE_FLOOR,
+    SAFETY,
+    measure_cell,
+    output_texts,
+    record_path,
+)
+
+RULE = (
+    "spread = largest |value - committed value| over the kernel sets. tolerance = "
+    "max(SAFETY x spread, one unit in the last printed digit, RELATIVE_FLOOR x |value|) for a "
+    "number that moved; RELATIVE_FLOOR x |value| for a float that did not move; 0 for an "
+    "integer that did "
+    "not move. Numbers that did not move are not listed; 'moved' lists the others by position."
+)
+
+
+def execute(notebook: Path, env_overrides: dict[str, str], out_dir: Path) -> dict[str, Any]:
+    """Execute ``notebook`` in a fresh kernel with extra environment variables; return it.
+
+    The execution runs in a child process (``--execute-into``) that inherits the variables, so the
+    kernel it starts does too; the committed notebook is not touched.
+    """
+    env = {**os.environ, **env_overrides}
+    handle, name = tempfile.mkstemp(prefix=notebook.stem, suffix=".ipynb", dir=out_dir)
+    os.close(handle)
+    out = Path(name)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tools.measure_tolerances",
+            "--execute-into",
+            str(out),
+            str(notebook),
+        ],
+        env=env,
+        check=True,
+    )
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def execute_into(notebook: Path, out: Path) -> None:
+    """Execute ``notebook`` (working directory: its folder) and write the result to ``out``."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=3600,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(notebook.parent)}},
+    )
+    client.execute()
+    nbformat.write(nb, out)
+
+
+def measure(notebook: Path, jobs: int, *, tag: bool = False) -> list[str]:
+    """Measure ``notebook``, write its record, and return the problems found.
+
+    With ``tag``, an untagged cell whose output changed under another kernel set is tagged
+    ``numeric`` in the committed notebook (its metadata only; outputs untouched) and measured.
+    """
+    committed = json.loads(notebook.read_text(encoding="utf-8"))
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
+        runs = list(pool.map(lambda v: execute(notebook, v, Path(tmp)), KERNEL_VARIANTS))
+    problems: list[str] = []
+    cells: dict[str, Any] = {}
+    by_id = [{c["id"]: c for c in run["cells"]} for run in runs]
+    tagged_now = []
+    for index, cell in enumerate(committed["cells"]):
+        if cell["cell_type"] != "code":
+            continue
+        variants = [run[cell["id"]].get("outputs", []) for run in by_id]
+        outputs = cell.get("outputs", [])
+        tags = cell.setdefault("metadata", {}).get("tags", [])
+        varied = any(output_texts(v) != output_texts(outputs) for v in variants)
+        if NUMERIC_TAG not in tags and varied and tag:
+            cell["metadata"]["tags"] = [*tags, NUMERIC_TAG]
+            tagged_now.append(index)
+        if NUMERIC_TAG in cell["metadata"].get("tags", []):
+            entries, cell_problems = measure_cell(outputs, variants)
+            problems += [f"cell {index} ({cell['id']}): {p}" for p in cell_problems]
+            if entries:
+                cells[cell["id"]] = {"cell": index, "outputs": entries}
+        elif varied:
+            problems.append(
+                f"cell {index} ({cell['id']}) is compared exactly but its output changed "
+                "under another kernel set: tag it 'numeric' or make it deterministic"
+            )
+    if tagged_now:
+        print(f"{notebook}: tagged 'numeric': cells {tagged_now}")
+        text = json.dumps(committed, indent=1, ensure_ascii=False) + "\n"
+        notebook.write_text(text, encoding="utf-8")
+    record = {
+        "notebook": notebook.name,
+        "about": "Tolerances for the numbers of this notebook's cells tagged 'numeric' "
+        "(tools/notebook_outputs.py). Written by tools/measure_tolerances.py; do not edit.",
+        "rule": RULE,
+        "safety": SAFETY,
+        "relative_floor": RELATIVE_FLOOR,
+        "kernel_sets": list(KERNEL_VARIANTS),
+        "committed_outputs_made_with": _native_capability(),
+        "measured_on": dt.date.today().isoformat(),
+        "cells": cells,
+    }
+    path = record_path(notebook)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return problems
+
+
+def _native_capability() -> str:
+    import torch
+
+    return (
+        f"torch {torch.__version__}, ATEN_CPU_CAPABILITY {torch.backends.cpu.get_cpu_capability()}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.measure_tolerances",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument(
+        "--tag", action="store_true", help="tag cells whose output moved as 'numeric' first"
+    )
+    parser.add_argument("--execute-into", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="kernel sets executed at once (default 2)"
+    )
+    args = parser.parse_args(argv)
+    if args.execute_into:
+        execute_into(args.notebooks[0], args.execute_into)
+        return 0
+    status = 0
+    for notebook in args.notebooks:
+        problems = measure(notebook, args.jobs, tag=args.tag)
+        print(f"{notebook}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
+        for p in problems:
+            print(f"  {p}")
+        status |= bool(problems)
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

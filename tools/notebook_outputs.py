@@ -1,0 +1,363 @@
+"""A notebook's fresh outputs against its committed ones: exact text, numbers within tolerance.
+
+nbval compares every output of every cell byte for byte. That is the right contract for what SymPy,
+the derivation engine and integer arithmetic print, and the wrong one for numbers that depend on
+floating-point kernels: torch picks vectorised kernels (and MKL its BLAS code path) by CPU
+capability, so the same seeded training run gives numbers that differ in the third or fourth
+significant digit from one CPU to another.
+
+The contract implemented here:
+
+* A cell is compared **exactly** unless it carries the tag ``numeric`` (visible in the notebook's
+  cell metadata).
+* In a ``numeric`` cell every output text is split into its numbers and the text around them
+  (the *skeleton*). The skeleton must match exactly; each number must lie within its own tolerance
+  of the committed one.
+* Each number's tolerance is *measured*, not chosen: ``python -m tools.measure_tolerances``
+  re-executes the notebook under other CPU kernel sets (:data:`KERNEL_VARIANTS`) and records, for
+  every number of every ``numeric`` cell, its largest deviation from the committed value (its
+  *spread*) and a tolerance of :data:`SAFETY` times that spread (:func:`tolerance_for`), in
+  ``chapters/tolerances/<notebook>.json`` next to the committed value it applies to.
+* Figures are never compared as image bytes (they differ with the numbers drawn and the renderer):
+  every figure glues the data it draws (``elbo_book.figure_data``), and that data is compared as
+  numbers.
+
+A record whose committed values no longer match the notebook is *stale*, and the comparison fails
+with a message saying which command re-measures it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+#: The tag that marks a cell whose numbers depend on floating-point kernels.
+NUMERIC_TAG = "numeric"
+
+#: Output MIME types that are pictures; they are compared through the data glued beside them.
+IMAGE_KEYS = frozenset({"image/png", "image/jpeg", "image/svg+xml"})
+
+#: Output fields that carry no content to compare (nbval skips the same ones).
+SKIPPED_KEYS = frozenset(
+    {
+        "metadata",
+        "traceback",
+        "prompt_number",
+        "output_type",
+        "name",
+        "execution_count",
+        "application/vnd.jupyter.widget-view+json",
+    }
+)
+
+# NumPy 2.4's dispatch groups: X86_V3 is AVX2 + FMA, X86_V4 the AVX-512 base.
+_NUMPY_AVX512 = "X86_V4 AVX512_ICL AVX512_SPR"
+_NUMPY_SIMD = "X86_V3 " + _NUMPY_AVX512
+
+#: The kernel sets the spread is measured over, besides the one that made the committed outputs.
+#: ``ATEN_CPU_CAPABILITY`` selects torch's own vectorised kernels; ``MKL_CBWR`` and
+#: ``MKL_ENABLE_INSTRUCTIONS`` select the BLAS code path (MKL dispatches on the CPU by itself,
+#: whatever torch's setting);
+#: ``OPENBLAS_CORETYPE`` and ``NPY_DISABLE_CPU_FEATURES`` do the same for NumPy and SciPy.
+KERNEL_VARIANTS: tuple[dict[str, str], ...] = (
+    {
+        "ATEN_CPU_CAPABILITY": "default",
+        "MKL_CBWR": "COMPATIBLE",
+        "OPENBLAS_CORETYPE": "Prescott",
+        "NPY_DISABLE_CPU_FEATURES": _NUMPY_SIMD,
+    },
+    {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "MKL_ENABLE_INSTRUCTIONS": "AVX2",
+        "OPENBLAS_CORETYPE": "Haswell",
+        "NPY_DISABLE_CPU_FEATURES": _NUMPY_AVX512,
+    },
+)
+
+#: Tolerance = SAFETY x measured spread: the spread is the largest of a few samples of the
+#: deviation another CPU produces, so the tolerance leaves an order of magnitude of room.
+SAFETY = 10.0
+
+#: Relative floor for every float of a ``numeric`` cell: a float32 result may differ by a few
+#: units in its last place (2**-23 = 1.2e-7 relative each) on a CPU we did not measure, even where
+#: our kernel sets agreed. Far below any precision the prose quotes (at most 5 significant digits).
+RELATIVE_FLOOR = 1e-6
+
+# A number not glued to an identifier (x1, ch3_fig, 2nd) and not inside a hex address.
+_NUMBER = re.compile(
+    r"(?<![\w.])(?P<num>[-−]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)(?![\w.])"
+    r"|(?<![\w.])(?P<special>[-−]?(?:inf|nan))(?![\w.])"
+)
+
+
+@dataclass(frozen=True)
+class Number:
+    """One number found in an output text."""
+
+    text: str  # as printed
+    value: float
+    is_integer: bool  # printed without a decimal point or exponent
+
+    @property
+    def last_digit_unit(self) -> float:
+        """The value of one unit in the last printed digit (1 for an integer, 0.01 for 3.14)."""
+        mantissa, _, exponent = self.text.lower().partition("e")
+        decimals = len(mantissa.partition(".")[2])
+        return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def split_numbers(text: str) -> tuple[str, list[Number]]:
+    """Split ``text`` into its skeleton (each number replaced by ``{#}``) and its numbers.
+
+    Args:
+        text: an output text (a stream, ``text/plain``, ``text/html``, ``text/latex``, a glue).
+
+    Returns:
+        The skeleton and the numbers in order of appearance.
+    """
+    numbers: list[Number] = []
+
+    def take(match: re.Match[str]) -> str:
+        raw = match.group(0)
+        plain = raw.replace("−", "-")
+        is_int = match.group("num") is not None and re.fullmatch(r"-?\d+", plain) is not None
+        numbers.append(Number(raw, float(plain), is_int))
+        return "{#}"
+
+    return _NUMBER.sub(take, text.replace("{#}", "{ #}")), numbers
+
+
+def tolerance_for(number: Number, spread: float) -> float:
+    """The tolerance for a number of a ``numeric`` cell, given its measured spread.
+
+    * moved under some kernel set: ``SAFETY * spread``, but at least one unit in the last printed
+      digit (a printed value near a rounding boundary flips by one unit);
+    * did not move, printed as an integer: 0 (exact);
+    * did not move, a float: ``RELATIVE_FLOOR * |value|`` (last-place differences of float32).
+    """
+    if not math.isfinite(number.value):
+        return 0.0
+    floor = 0.0 if number.is_integer else RELATIVE_FLOOR * abs(number.value)
+    if spread > 0:
+        return max(SAFETY * spread, number.last_digit_unit, floor)
+    return floor
+
+
+def numbers_agree(fresh: Number, committed: Number, tolerance: float) -> bool:
+    """Whether a fresh number is within ``tolerance`` of the committed one (inf/nan: exactly)."""
+    if not (math.isfinite(fresh.value) and math.isfinite(committed.value)):
+        return fresh.text.replace("−", "-") == committed.text.replace("−", "-")
+    return abs(fresh.value - committed.value) <= tolerance
+
+
+def output_texts(outputs: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Flatten cell outputs as nbval does: MIME type or stream name -> its texts, in order.
+
+    Streams of one name are joined (as nbval's ``coalesce_streams``); pictures and
+    content-free fields are left out.
+    """
+    flat: dict[str, list[str]] = {}
+    streams: dict[str, int] = {}
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream":
+            name = str(out["name"])
+            text = _text(out["text"])
+            if name in streams:
+                flat[name][streams[name]] += text
+            else:
+                streams[name] = len(flat.setdefault(name, []))
+                flat[name].append(text)
+        elif kind in ("display_data", "execute_result"):
+            for key, value in out.get("data", {}).items():
+                if key in IMAGE_KEYS or key in SKIPPED_KEYS or key.endswith(("/png", "/jpeg")):
+                    continue
+                flat.setdefault(key, []).append(_text(value))
+        elif kind == "error":
+            flat.setdefault("error", []).append(f"{out.get('ename')}: {out.get('evalue')}")
+    return flat
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return "".join(value)
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+# --- the record of tolerances ----------------------------------------------------------------
+
+
+def record_path(notebook: Path) -> Path:
+    """Where a notebook's tolerance record lives: ``<folder>/tolerances/<stem>.json``."""
+    return notebook.parent / "tolerances" / f"{notebook.stem}.json"
+
+
+def load_record(notebook: Path) -> dict[str, Any]:
+    """The tolerance record of ``notebook`` (an empty one if it has none)."""
+    path = record_path(notebook)
+    if not path.exists():
+        return {"cells": {}}
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+STALE_HINT = "re-measure with: .venv/bin/python -m tools.measure_tolerances {notebook}"
+
+
+def compare_cell(
+    fresh: Sequence[Mapping[str, Any]],
+    committed: Sequence[Mapping[str, Any]],
+    *,
+    numeric: bool,
+    cell_record: Mapping[str, Any] | None,
+    sanitize: Any = None,
+) -> list[str]:
+    """Compare a cell's fresh outputs with its committed ones.
+
+    Args:
+        fresh: the outputs of the new execution.
+        committed: the outputs stored in the notebook.
+        numeric: whether the cell is tagged ``numeric`` (numbers within tolerance); otherwise
+            every text must match exactly.
+        cell_record: this cell's entry in the tolerance record (``None``: no entry).
+        sanitize: a function applied to every text before comparison (nbval's sanitizer).
+
+    Returns:
+        A list of human-readable differences; empty when the outputs agree.
+    """
+    clean = sanitize or (lambda s: s)
+    new = {k: [clean(t) for t in v] for k, v in output_texts(fresh).items()}
+    old = {k: [clean(t) for t in v] for k, v in output_texts(committed).items()}
+    if set(new) != set(old):
+        return [f"output fields differ: committed {sorted(old)}, fresh {sorted(new)}"]
+    problems: list[str] = []
+    by_place = {(q["key"], q["index"]): q for q in (cell_record or {}).get("outputs", [])}
+    for key in sorted(old):
+        if len(new[key]) != len(old[key]):
+            problems.append(f"{key}: {len(old[key])} committed outputs, {len(new[key])} fresh")
+            continue
+        for index, (n_text, o_text) in enumerate(zip(new[key], old[key], strict=True)):
+            if n_text == o_text:
+                continue
+            if not numeric:
+                problems.append(f"{key}[{index}] differs (exact cell):\n{_diff(o_text, n_text)}")
+                continue
+            problems += _compare_numeric(key, index, n_text, o_text, by_place.get((key, index)))
+    return problems
+
+
+def _compare_numeric(
+    key: str, index: int, new: str, old: str, place: Mapping[str, Any] | None
+) -> list[str]:
+    new_skeleton, new_numbers = split_numbers(new)
+    old_skeleton, old_numbers = split_numbers(old)
+    where = f"{key}[{index}]"
+    if new_skeleton != old_skeleton or len(new_numbers) != len(old_numbers):
+        return [f"{where}: the text around the numbers differs:\n{_diff(old, new)}"]
+    if place is None:
+        return [f"{where}: numbers differ and the tolerance record has no entry for them"]
+    if place["sha1"] != text_digest(old):
+        return [f"{where}: the tolerance record is stale (made for other committed outputs)"]
+    moved = {int(i): m["tolerance"] for i, m in place.get("moved", {}).items()}
+    problems = []
+    for i, (a, b) in enumerate(zip(new_numbers, old_numbers, strict=True)):
+        tol = moved.get(i, tolerance_for(b, 0.0))
+        if not numbers_agree(a, b, tol):
+            label = place.get("name") or "number"
+            problems.append(
+                f"{where} {label} #{i}: fresh {a.text} vs committed {b.text}, "
+                f"|diff| = {abs(a.value - b.value):.3g} > tolerance {tol:.3g}"
+            )
+    return problems
+
+
+def text_digest(text: str) -> str:
+    """The SHA-1 of an output text: ties a record entry to the committed output it was made for."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _diff(old: str, new: str, limit: int = 1500) -> str:
+    import difflib
+
+    lines = difflib.unified_diff(
+        old.splitlines(), new.splitlines(), "committed", "fresh", lineterm="", n=1
+    )
+    text = "\n".join(lines)
+    return text if len(text) <= limit else text[:limit] + "\n…"
+
+
+def measure_cell(
+    committed: Sequence[Mapping[str, Any]],
+    variants: Sequence[Sequence[Mapping[str, Any]]],
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Measure a ``numeric`` cell's spread over kernel variants and derive its tolerances.
+
+    Args:
+        committed: the cell's committed outputs (the reference).
+        variants: the same cell's outputs from executions under other kernel sets.
+
+    Returns:
+        The cell's record entries (one per output text that has numbers: its key, index, glue
+        name, committed values, spreads and tolerances) and a list of problems (a variant whose
+        skeleton differs from the committed one cannot be compared as numbers).
+    """
+    old = output_texts(committed)
+    runs = [output_texts(v) for v in variants]
+    entries: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for key in sorted(old):
+        for index, text in enumerate(old[key]):
+            skeleton, numbers = split_numbers(text)
+            if not numbers:
+                continue
+            spreads = [0.0] * len(numbers)
+            for run in runs:
+                texts = run.get(key, [])
+                if index >= len(texts):
+                    problems.append(f"{key}[{index}] missing in a variant run")
+                    continue
+                v_skeleton, v_numbers = split_numbers(texts[index])
+                if v_skeleton != skeleton or len(v_numbers) != len(numbers):
+                    problems.append(
+                        f"{key}[{index}]: text around the numbers differs:\n"
+                        + _diff(text, texts[index])
+                    )
+                    continue
+                for i, (a, b) in enumerate(zip(v_numbers, numbers, strict=True)):
+                    if math.isfinite(a.value) and math.isfinite(b.value):
+                        spreads[i] = max(spreads[i], abs(a.value - b.value))
+            moved = {
+                str(i): {
+                    "value": n.text,
+                    "spread": float(f"{sp:.3g}"),
+                    "tolerance": float(f"{tolerance_for(n, sp):.3g}"),
+                }
+                for i, (n, sp) in enumerate(zip(numbers, spreads, strict=True))
+                if sp > 0
+            }
+            entry: dict[str, Any] = {"key": key, "index": index}
+            name = _glue_name(committed, key, index)
+            if name:
+                entry["name"] = name
+            entry.update(sha1=text_digest(text), numbers=len(numbers), moved=moved)
+            entries.append(entry)
+    return entries, problems
+
+
+def _glue_name(outputs: Sequence[Mapping[str, Any]], key: str, index: int) -> str | None:
+    """The glue name of the ``index``-th output of MIME type ``key``, if it is a glued value."""
+    seen = -1
+    for out in outputs:
+        if key in out.get("data", {}):
+            seen += 1
+            if seen == index:
+                scrapbook = out.get("metadata", {}).get("scrapbook", {})
+                return scrapbook.get("name")
+    return None
