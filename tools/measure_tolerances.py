@@ -33,6 +33,8 @@ from tools.notebook_outputs import (
     NUMERIC_TAG,
     RELATIVE_FLOOR,
     SAFETY,
+    dump_record,
+    is_exempt,
     measure_cell,
     output_texts,
     record_path,
@@ -43,7 +45,8 @@ RULE = (
     "max(SAFETY x spread, one unit in the last printed digit, RELATIVE_FLOOR x |value|) for a "
     "number that moved; RELATIVE_FLOOR x |value| for a float that did not move; 0 for an "
     "integer that did "
-    "not move. Numbers that did not move are not listed; 'moved' lists the others by position."
+    "not move. Numbers that did not move are not listed; 'moved' lists the others as [position, "
+    "committed value, spread, tolerance]."
 )
 
 
@@ -102,7 +105,7 @@ def measure(notebook: Path, jobs: int, *, tag: bool = False) -> list[str]:
     by_id = [{c["id"]: c for c in run["cells"]} for run in runs]
     tagged_now = []
     for index, cell in enumerate(committed["cells"]):
-        if cell["cell_type"] != "code":
+        if cell["cell_type"] != "code" or is_exempt(cell):
             continue
         variants = [run[cell["id"]].get("outputs", []) for run in by_id]
         outputs = cell.get("outputs", [])
@@ -139,7 +142,7 @@ def measure(notebook: Path, jobs: int, *, tag: bool = False) -> list[str]:
     }
     path = record_path(notebook)
     path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.write_text(dump_record(record), encoding="utf-8")
     return problems
 
 

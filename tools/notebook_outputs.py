@@ -115,6 +115,9 @@ class Number:
 def split_numbers(text: str) -> tuple[str, list[Number]]:
     """Split ``text`` into its skeleton (each number replaced by ``{#}``) and its numbers.
 
+    Spaces next to a number are not part of the skeleton: a column padded to a fixed width
+    (``f"{x:6.2f}"``) has one space fewer when the number gains a digit (9.99 -> 10.00).
+
     Args:
         text: an output text (a stream, ``text/plain``, ``text/html``, ``text/latex``, a glue).
 
@@ -130,7 +133,8 @@ def split_numbers(text: str) -> tuple[str, list[Number]]:
         numbers.append(Number(raw, float(plain), is_int))
         return "{#}"
 
-    return _NUMBER.sub(take, text.replace("{#}", "{ #}")), numbers
+    skeleton = _NUMBER.sub(take, text.replace("{#}", "{ #}"))
+    return re.sub(r" *\{#\} *", " {#} ", skeleton), numbers
 
 
 def tolerance_for(number: Number, spread: float) -> float:
@@ -154,6 +158,18 @@ def numbers_agree(fresh: Number, committed: Number, tolerance: float) -> bool:
     if not (math.isfinite(fresh.value) and math.isfinite(committed.value)):
         return fresh.text.replace("−", "-") == committed.text.replace("−", "-")
     return abs(fresh.value - committed.value) <= tolerance
+
+
+def is_exempt(cell: Mapping[str, Any]) -> bool:
+    """Whether nbval skips comparing this cell (``NBVAL_IGNORE_OUTPUT`` or ``NBVAL_SKIP``)."""
+    source = cell.get("source", "")
+    source = "".join(source) if isinstance(source, list) else source
+    markers = {line.strip().lstrip("#").strip() for line in source.splitlines()}
+    tags = set(cell.get("metadata", {}).get("tags", []))
+    return bool(
+        markers & {"NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP"}
+        or tags & {"nbval-ignore-output", "nbval-skip"}
+    )
 
 
 def output_texts(outputs: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
@@ -265,7 +281,7 @@ def _compare_numeric(
         return [f"{where}: numbers differ and the tolerance record has no entry for them"]
     if place["sha1"] != text_digest(old):
         return [f"{where}: the tolerance record is stale (made for other committed outputs)"]
-    moved = {int(i): m["tolerance"] for i, m in place.get("moved", {}).items()}
+    moved = {int(i): tol for i, _value, _spread, tol in place.get("moved", [])}
     problems = []
     for i, (a, b) in enumerate(zip(new_numbers, old_numbers, strict=True)):
         tol = moved.get(i, tolerance_for(b, 0.0))
@@ -333,15 +349,11 @@ def measure_cell(
                 for i, (a, b) in enumerate(zip(v_numbers, numbers, strict=True)):
                     if math.isfinite(a.value) and math.isfinite(b.value):
                         spreads[i] = max(spreads[i], abs(a.value - b.value))
-            moved = {
-                str(i): {
-                    "value": n.text,
-                    "spread": float(f"{sp:.3g}"),
-                    "tolerance": float(f"{tolerance_for(n, sp):.3g}"),
-                }
+            moved = [
+                [i, n.text, float(f"{sp:.3g}"), float(f"{tolerance_for(n, sp):.3g}")]
                 for i, (n, sp) in enumerate(zip(numbers, spreads, strict=True))
                 if sp > 0
-            }
+            ]
             entry: dict[str, Any] = {"key": key, "index": index}
             name = _glue_name(committed, key, index)
             if name:
@@ -349,6 +361,20 @@ def measure_cell(
             entry.update(sha1=text_digest(text), numbers=len(numbers), moved=moved)
             entries.append(entry)
     return entries, problems
+
+
+def dump_record(record: Mapping[str, Any]) -> str:
+    """A record as JSON; each moved number on one line: ``[position, value, spread, tolerance]``."""
+    text = json.dumps(record, indent=1, ensure_ascii=False)
+    # json puts every element of every list on its own line; keep each moved number on one.
+    return (
+        re.sub(
+            r"\[\n\s*(\d+),\n\s*(\"[^\"]*\"),\n\s*([^,\n]+),\n\s*([^,\n]+)\n\s*\]",
+            r"[\1, \2, \3, \4]",
+            text,
+        )
+        + "\n"
+    )
 
 
 def _glue_name(outputs: Sequence[Mapping[str, Any]], key: str, index: int) -> str | None:
