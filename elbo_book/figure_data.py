@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # matplotlib is an optional (book) dependency
-    from matplotlib.figure import Figure
+    import matplotlib.figure
 
 
-def figure_data(fig: Figure, *, max_values: int = 240) -> str:
+def figure_data(fig: matplotlib.figure.Figure, *, max_values: int = 240) -> str:
     """Describe the data that ``fig`` draws, one line per artist.
 
     Args:
@@ -30,8 +30,8 @@ def figure_data(fig: Figure, *, max_values: int = 240) -> str:
         max_values: the most numbers written for one array; larger arrays are summarised.
 
     Returns:
-        A text with, for each axes: its title, labels, limits and scales, then one line per line,
-        scatter, bar, image or contour set, with the numbers it draws.
+        The text: per axes, one line with its title, labels, limits and scales, then one line for
+        each line, scatter, bar set, image or contour set, with the numbers it draws.
 
     Raises:
         TypeError: if ``fig`` is not a Matplotlib figure or ``max_values`` is not a positive int.
@@ -80,7 +80,7 @@ def figure_data(fig: Figure, *, max_values: int = 240) -> str:
     return "\n".join(lines)
 
 
-def glue_figure(name: str, fig: Figure, *, image: bool = True) -> None:
+def glue_figure(name: str, fig: matplotlib.figure.Figure, *, image: bool = True) -> None:
     """Glue ``fig`` under ``name`` and its data (:func:`figure_data`) under ``name + "_data"``.
 
     Both are glued with ``display=False``: the figure appears where the prose places it with

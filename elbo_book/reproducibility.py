@@ -16,11 +16,12 @@ from numbers import Integral
 import numpy as np
 import torch
 
-#: cuBLAS needs a fixed workspace for deterministic results; without one, PyTorch raises on the
-#: first cuBLAS call once deterministic algorithms are on. This is the setting PyTorch documents.
+#: The cuBLAS workspace setting that makes cuBLAS deterministic (PyTorch raises on the first
+#: cuBLAS call once deterministic algorithms are on and no workspace is configured).
 CUBLAS_WORKSPACE = ":4096:8"
 
-#: The largest seed + 1: NumPy's legacy global generator takes seeds below 2**32.
+#: One more than the largest seed accepted, because NumPy's legacy global generator takes
+#: seeds below 2**32 only.
 SEED_LIMIT = 2**32
 
 
