@@ -11,6 +11,9 @@ Public API:
   square or a disc whose shape, size, x- and y-position are independent factors on a full grid:
   every combination appears exactly once, with its factor values and indices (486 images).
 - :func:`load_mnist_npz` — MNIST from a local ``.npz`` file (see its docstring for the format).
+- :func:`load_array_file` — one's own data from a ``.npy``, ``.npz``, ``.pt`` or ``.csv`` file,
+  checked and flattened to ``(N, D)`` float32.
+- :data:`ARRAY_SUFFIXES` — the file types :func:`load_array_file` reads.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from sklearn.datasets import load_digits as _sklearn_digits
 from elbo_book.validation import check_int
 
 __all__ = [
+    "ARRAY_SUFFIXES",
     "MNIST_NPZ_KEYS",
     "DataSplit",
     "FactorDataset",
@@ -185,6 +189,20 @@ def load_mnist_npz(path: str | Path, *, binarize: bool = False) -> DataSplit:
     missing = [key for key in MNIST_NPZ_KEYS if key not in arrays]
     if missing:
         raise ValueError(f"{str(path)!r} lacks arrays {missing}: expected {expected}")
+    for part in ("train", "test"):
+        images, labels = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if images.ndim not in (2, 3) or images.shape[0] == 0:
+            raise ValueError(
+                f"x_{part} in {str(path)!r} must have shape (N, 28, 28) or (N, 784) with N >= 1, "
+                f"got {images.shape}"
+            )
+        if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+            raise ValueError(
+                f"y_{part} in {str(path)!r} must hold one label per image: {images.shape[0]} "
+                f"images but labels of shape {labels.shape}"
+            )
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"y_{part} in {str(path)!r} must be integers, got {labels.dtype}")
     tensors = {}
     for key in ("x_train", "x_test"):
         x = arrays[key]
@@ -201,3 +219,100 @@ def load_mnist_npz(path: str | Path, *, binarize: bool = False) -> DataSplit:
         x_test=tensors["x_test"],
         y_test=torch.as_tensor(arrays["y_test"], dtype=torch.int64),
     )
+
+
+#: File types that :func:`load_array_file` reads.
+ARRAY_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".pt", ".csv")
+
+
+def _read_array(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            names = archive.files
+            key = "x" if "x" in names else names[0] if len(names) == 1 else None
+            if key is None:
+                raise ValueError(
+                    f"{str(path)!r} holds arrays {names}: name the data array 'x' "
+                    "(numpy.savez(path, x=data)) or store a single array"
+                )
+            return archive[key]
+    if suffix == ".pt":
+        value = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(value, dict) and "x" in value:
+            value = value["x"]
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(
+                f"{str(path)!r} must hold a tensor (torch.save(tensor, path)) or a dict with a "
+                f"tensor under 'x', got {type(value).__name__}"
+            )
+        return value.detach().cpu().numpy()
+    # CSV: numbers separated by commas, one example per row; a non-numeric first row is a header.
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline()
+    try:
+        [float(cell) for cell in first.strip().split(",")]
+        skip = 0
+    except ValueError:
+        skip = 1
+    return np.loadtxt(path, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2)
+
+
+def load_array_file(path: str | Path, *, name: str = "data") -> torch.Tensor:
+    """One's own data set from a file, as a checked float32 tensor of shape ``(N, D)``.
+
+    Reads ``.npy`` (one array), ``.npz`` (the array ``x``, or its only array), ``.pt`` (a tensor,
+    or a dict with a tensor under ``x``; loaded with ``weights_only=True``) or ``.csv`` (comma-
+    separated numbers, one example per row, an optional header row).  Rows are examples; an
+    array of shape ``(N, ...)`` is flattened to ``(N, D)``.  ``uint8`` arrays (images in 0..255)
+    are divided by 255; other numbers are kept as they are (a Bernoulli decoder then needs
+    exactly 0/1 values, which :class:`elbo_book.models.VAE` checks).
+
+    Args:
+        path: the file.
+        name: what to call the data in error messages.
+
+    Returns:
+        A float32 CPU tensor of shape ``(N, D)``, N ≥ 1, every value finite.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        ValueError: an unknown suffix, an unreadable file, a 1-D or empty array, non-numeric
+            values, or NaN/inf.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in ARRAY_SUFFIXES:
+        raise ValueError(
+            f"{name} file {str(path)!r} must end in one of {', '.join(ARRAY_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"no {name} file at {str(path)!r}")
+    try:
+        array = _read_array(path)
+    except (OSError, RuntimeError, EOFError, UnicodeDecodeError, ValueError) as error:
+        if isinstance(error, ValueError) and str(error).startswith(repr(str(path))):
+            raise
+        raise ValueError(
+            f"{name} file {str(path)!r} is not a readable {path.suffix} array: {error}"
+        ) from error
+    if array.dtype == np.bool_:
+        array = array.astype(np.float32)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name} in {str(path)!r} must be numbers, got dtype {array.dtype}")
+    if array.ndim < 2:
+        raise ValueError(
+            f"{name} in {str(path)!r} must have shape (N, D) (one example per row) or (N, ...), "
+            f"got shape {array.shape}; reshape a single example to (1, D) or scalars to (N, 1)"
+        )
+    if array.shape[0] == 0 or array[0].size == 0:
+        raise ValueError(f"{name} in {str(path)!r} has no examples (shape {array.shape})")
+    scaled = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array
+    flat = np.ascontiguousarray(scaled.reshape(array.shape[0], -1), dtype=np.float32)
+    if not np.isfinite(flat).all():
+        raise ValueError(
+            f"{name} in {str(path)!r} must be finite: it contains NaN or inf (or values beyond "
+            "float32's range)"
+        )
+    return torch.from_numpy(flat)
