@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits as _sklearn_digits
 
-from elbo_book.validation import check_int
+from elbo_book.validation import check_bool, check_int, check_real, check_seed
 
 __all__ = [
     "ARRAY_SUFFIXES",
@@ -57,6 +57,7 @@ class DataSplit:
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> DataSplit:
+    test_fraction = check_real(test_fraction, "test_fraction")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     order = np.random.default_rng(seed).permutation(len(x))
@@ -75,8 +76,20 @@ def load_digits(*, binarize: bool = False, test_fraction: float = 0.2, seed: int
 
     Pixel intensities 0..16 are divided by 16; with ``binarize=True`` a pixel is 1 when its
     scaled value is > 0.5, else 0 (deterministic thresholding, for a Bernoulli decoder).
+
+    Args:
+        binarize: whether to threshold the pixels at 0.5 (a bool).
+        test_fraction: the fraction of images in the test set, in (0, 1).
+        seed: the seed of the split, an int in [0, 2**63).
+
+    Returns:
+        The :class:`DataSplit` (float32 images of shape ``(N, 64)``, int64 labels).
+
+    Raises:
+        ValueError: a bad argument.
     """
-    check_int(seed, "seed", minimum=0)
+    binarize = check_bool(binarize, "binarize")
+    seed = check_seed(seed)
     digits = _sklearn_digits()
     x = digits.data.astype(np.float32) / 16.0
     if binarize:
@@ -106,8 +119,26 @@ class FactorDataset:
         return self.images.reshape(self.images.shape[0], -1)
 
     def index_of(self, factor_indices: torch.Tensor) -> torch.Tensor:
-        """Rows of the data set for factor indices of shape ``(..., F)``."""
-        if factor_indices.is_floating_point() or factor_indices.shape[-1] != len(self.factor_sizes):
+        """Rows of the data set for factor indices of shape ``(..., F)``.
+
+        Args:
+            factor_indices: an integer tensor of shape ``(..., F)``, each index within its
+                factor's size.
+
+        Returns:
+            The row numbers, shape ``factor_indices.shape[:-1]``.
+
+        Raises:
+            ValueError: a non-integer tensor, a wrong last dimension or indices out of range.
+        """
+        if (
+            not isinstance(factor_indices, torch.Tensor)
+            or factor_indices.is_floating_point()
+            or factor_indices.is_complex()
+            or factor_indices.dtype == torch.bool
+            or factor_indices.dim() == 0
+            or factor_indices.shape[-1] != len(self.factor_sizes)
+        ):
             raise ValueError(
                 f"factor_indices must be an integer tensor of shape (..., {len(self.factor_sizes)})"
             )
@@ -128,8 +159,20 @@ def make_shapes(*, image_size: int = 16, sizes: tuple[int, ...] = (4, 6, 8)) -> 
     object fits inside the image (9 positions each for the defaults: 2 · 3 · 9 · 9 = 486
     images).  A pixel is on when its centre lies inside the object, so every image is distinct.
     Deterministic: no randomness.
+
+    Args:
+        image_size: pixels per side, ≥ 8.
+        sizes: distinct even object sizes ≥ 4, each ≤ ``image_size − 2``.
+
+    Returns:
+        The :class:`FactorDataset`.
+
+    Raises:
+        ValueError: a bad argument.
     """
-    check_int(image_size, "image_size", minimum=8)
+    image_size = check_int(image_size, "image_size", minimum=8)
+    if not isinstance(sizes, tuple | list):
+        raise ValueError(f"sizes must be a tuple of even ints, got {sizes!r}")
     if not sizes:
         raise ValueError("sizes must contain at least one object size")
     for s in sizes:
@@ -173,7 +216,20 @@ def load_mnist_npz(path: str | Path, *, binarize: bool = False) -> DataSplit:
     of shape ``(N, 28, 28)`` (or flat ``(N, 784)``), either uint8 in 0..255 or floats in [0, 1],
     and integer labels.  This is the layout of ``keras.datasets.mnist``'s ``mnist.npz``.
     Images are flattened and scaled to [0, 1]; ``binarize`` thresholds them at 0.5.
+
+    Args:
+        path: the ``.npz`` file.
+        binarize: whether to threshold the pixels at 0.5 (a bool).
+
+    Returns:
+        The :class:`DataSplit`.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        ValueError: the file is unreadable, lacks an array, has images of another shape or
+            range, or a label count that differs from the image count.
     """
+    binarize = check_bool(binarize, "binarize")
     path = Path(path)
     expected = (
         "an .npz file with arrays " + ", ".join(MNIST_NPZ_KEYS) + " (images (N, 28, 28) uint8 "
@@ -291,7 +347,7 @@ def load_array_file(path: str | Path, *, name: str = "data") -> torch.Tensor:
         raise FileNotFoundError(f"no {name} file at {str(path)!r}")
     try:
         array = _read_array(path)
-    except (OSError, RuntimeError, EOFError, UnicodeDecodeError, ValueError) as error:
+    except Exception as error:  # NumPy and torch raise many kinds (UnpicklingError, EOFError...)
         if isinstance(error, ValueError) and str(error).startswith(repr(str(path))):
             raise
         raise ValueError(

@@ -166,6 +166,8 @@ def latent_traversals(model: VAE, anchor: torch.Tensor, values: torch.Tensor) ->
     ``anchor`` has shape ``(d,)`` and ``values`` shape ``(V,)``; returns ``(d, V, data_dim)``:
     row j is the traversal of latent axis j.
     """
+    if not isinstance(model, VAE):
+        raise ValueError(f"model must be an elbo_book VAE, got {type(model).__name__}")
     check_tensor(anchor, "anchor", ndim=1, last_dim=model.latent_dim)
     check_tensor(values, "values", ndim=1)
     d, count = anchor.shape[0], values.shape[0]

@@ -61,9 +61,13 @@ def gradient_draws(
     of ``params``.  A parameter the loss does not depend on contributes zeros.
     """
     check_int(n_draws, "n_draws", minimum=2)
+    if not isinstance(params, list | tuple):
+        raise ValueError(f"params must be a sequence of tensors, got {type(params).__name__}")
     params = list(params)
     if not params:
         raise ValueError("params must contain at least one parameter")
+    if not all(isinstance(p, torch.Tensor) and p.requires_grad for p in params):
+        raise ValueError("params must be tensors that require gradients (e.g. nn.Parameters)")
     draws = []
     for _ in range(n_draws):
         loss = loss_fn()

@@ -134,6 +134,11 @@ def exact_mean_gradient(
     if not isinstance(model, ConjugateGaussian):
         raise ValueError("exact_mean_gradient is exact only for ConjugateGaussian models")
     check_tensor(loc, "loc", min_ndim=1, last_dim=1)
+    check_tensor(x, "x", min_ndim=1, last_dim=model.data_dim)
+    if loc.shape[:-1] != x.shape[:-1]:
+        raise ValueError(
+            f"loc's batch shape {tuple(loc.shape[:-1])} must equal x's {tuple(x.shape[:-1])}"
+        )
     z = loc.detach().clone().requires_grad_(True)
     log_joint = model.likelihood(z).log_prob(x) + model.prior().log_prob(z)
     (grad,) = torch.autograd.grad(log_joint.sum(), z)

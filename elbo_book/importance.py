@@ -72,10 +72,12 @@ def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
         The tensor with ``dim`` removed.
 
     Raises:
-        ValueError: ``values`` is not a floating tensor with at least one dimension, ``dim`` is
-            out of range, or the dimension is empty.
+        ValueError: ``values`` is not a floating tensor with at least one dimension, contains
+            NaN or +inf, ``dim`` is out of range, or the dimension is empty.
     """
     check_tensor(values, "values", min_ndim=1, finite=False)
+    if bool((torch.isnan(values) | (values == math.inf)).any()):
+        raise ValueError("values must not contain NaN or +inf (-inf, a zero weight, is allowed)")
     dim = check_int(dim, "dim", minimum=-values.dim(), maximum=values.dim() - 1)
     if values.shape[dim] == 0:
         raise ValueError("log_mean_exp needs at least one value along dim")

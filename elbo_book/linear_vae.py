@@ -40,7 +40,14 @@ from torch import nn
 from torch.distributions import Independent, Normal
 
 from elbo_book.objectives import beta_elbo
-from elbo_book.validation import check_int, check_nonnegative, check_positive, check_tensor
+from elbo_book.validation import (
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_real,
+    check_seed,
+    check_tensor,
+)
 
 __all__ = [
     "LinearGaussianVAE",
@@ -134,7 +141,8 @@ def population_objective(
 ) -> float:
     """J_β(w, a, s²) = −distortion − β · rate, in closed form (module docstring)."""
     _check_setting(v, sigma2, beta, prior_var)
-    check_positive(s2, "s2 (the encoder variance)")
+    w, a = check_real(w, "w"), check_real(a, "a")
+    s2 = check_positive(s2, "s2 (the encoder variance)")
     distortion = 0.5 * math.log(2 * math.pi * sigma2) + ((1 - w * a) ** 2 * v + w**2 * s2) / (
         2 * sigma2
     )
@@ -150,6 +158,7 @@ def expected_log_evidence(w: float, *, v: float, sigma2: float, prior_var: float
     the quantity every β-objective with β ≥ 1 stays below.
     """
     _check_setting(v, sigma2, 1.0, prior_var)
+    w = check_real(w, "w")
     model_var = w**2 * prior_var + sigma2
     return -0.5 * math.log(2 * math.pi * model_var) - v / (2 * model_var)
 
@@ -246,7 +255,7 @@ def fit_linear_vae(
     steps = check_int(steps, "steps")
     lr = check_positive(lr, "lr")
     n_samples = check_int(n_samples, "n_samples")
-    check_int(seed, "seed", minimum=0)
+    seed = check_seed(seed)
     torch.manual_seed(seed)
     model = LinearGaussianVAE(sigma2, prior_var)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

@@ -371,7 +371,7 @@ class VAE(nn.Module):
                 examples, another dtype or device than the model, or (Bernoulli) non-binary
                 values.
         """
-        check_tensor(x, name, min_ndim=1, last_dim=self.data_dim)
+        check_tensor(x, name, min_ndim=1, last_dim=self.data_dim, finite=False)
         if x.numel() == 0:
             raise ValueError(
                 f"{name} must contain at least one example, got shape {tuple(x.shape)}"
@@ -386,6 +386,7 @@ class VAE(nn.Module):
                 f"{name} is on {x.device} but the model is on {self.device}: move one of them "
                 f"({name}.to(model.device))"
             )
+        check_tensor(x, name)  # finiteness, once the device is known to be the model's
         if self.config.likelihood == "bernoulli" and not is_binary(x):
             raise ValueError(
                 f"{name} must be binary (0 or 1) for likelihood='bernoulli'; binarise it "

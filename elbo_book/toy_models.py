@@ -24,6 +24,13 @@ from elbo_book.validation import check_int, check_positive, check_tensor
 __all__ = ["ConjugateGaussian", "GaussianMixture"]
 
 
+def _check_data(x: torch.Tensor, data_dim: int) -> torch.Tensor:
+    check_tensor(x, "x", min_ndim=1, last_dim=data_dim)
+    if x.numel() == 0:
+        raise ValueError(f"x must contain at least one example, got shape {tuple(x.shape)}")
+    return x
+
+
 class ConjugateGaussian:
     """z ~ N(0, 1) and, given z, D independent observations x_d ~ N(z, σ²).
 
@@ -39,7 +46,7 @@ class ConjugateGaussian:
         self.noise_scale = check_positive(noise_scale, "noise_scale")
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
-        return check_tensor(x, "x", min_ndim=1, last_dim=self.data_dim)
+        return _check_data(x, self.data_dim)
 
     def prior(self) -> Independent:
         """p(z) = N(0, 1), event shape ``(1,)``."""
@@ -103,7 +110,7 @@ class GaussianMixture:
         self.n_components, self.data_dim = means.shape
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
-        return check_tensor(x, "x", min_ndim=1, last_dim=self.data_dim)
+        return _check_data(x, self.data_dim)
 
     def prior(self) -> Categorical:
         """p(z) = Categorical(π)."""

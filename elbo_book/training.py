@@ -189,6 +189,8 @@ def _check_dataset(model: VAE, x: object, name: str) -> torch.Tensor:
         )
     if data.shape[0] == 0:
         raise ValueError(f"{name} must contain at least one example, got shape (0, ...)")
+    if data.device.type == "meta":
+        raise ValueError(f"{name} is a meta tensor (no data); load the data first")
     model.check_data(data.to(model.device, model.dtype), name)
     return data
 
@@ -225,8 +227,7 @@ def train_step(
     """
     _check_model(model)
     check_int(n_samples, "n_samples")
-    if kl_weight != 1.0:
-        kl_weight = check_nonnegative(kl_weight, "kl_weight")
+    kl_weight = check_nonnegative(kl_weight, "kl_weight")
     q = model.encode(x, check=check_data)
     reconstruction, kl = _reconstruction_and_kl(model, x, q, n_samples, True)
     loss = (kl - reconstruction if kl_weight == 1.0 else kl_weight * kl - reconstruction).mean()

@@ -25,6 +25,7 @@ Public API:
 - :data:`Reduction` — the literal type ``"none" | "mean" | "sum"``.
 - :func:`check_tensor` — a floating-point, finite tensor with an optional number of dimensions.
 - :func:`all_finite`, :func:`is_binary` — cheap whole-tensor tests (one reduction each).
+- :func:`check_real` — a finite real number.
 - :func:`check_positive` — a finite real number ``> 0``.
 - :func:`check_nonnegative` — a finite real number ``≥ 0``.
 - :func:`check_int` — an integer (not ``bool``) with a lower and optional upper bound.
@@ -61,6 +62,7 @@ __all__ = [
     "check_int",
     "check_nonnegative",
     "check_positive",
+    "check_real",
     "check_reduction",
     "check_scale",
     "check_seed",
@@ -171,6 +173,22 @@ def _check_real(value: object, name: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return number
+
+
+def check_real(value: object, name: str) -> float:
+    """Check that ``value`` is a finite real number.
+
+    Args:
+        value: a Python, NumPy or 0-d tensor real number.
+        name: the argument's name, used in the error message.
+
+    Returns:
+        ``value`` as a Python float.
+
+    Raises:
+        ValueError: ``value`` is not a real number or is NaN/inf.
+    """
+    return _check_real(value, name)
 
 
 def check_positive(value: object, name: str) -> float:
@@ -323,7 +341,7 @@ def check_scale(
         raise ValueError(
             f"{name} must be > 0 everywhere (standard deviations), got a minimum of {smallest:g}"
         )
-    if smallest < MIN_SCALE:
+    if smallest < MIN_SCALE * (1 - 1e-6):  # float32 rounds 1e-12 down slightly
         raise ValueError(
             f"{name} must be >= MIN_SCALE = {MIN_SCALE:g} everywhere (smaller standard "
             f"deviations underflow when squared), got a minimum of {smallest:g}"
