@@ -200,6 +200,10 @@ def build_parser(prog: str = "elbo-book") -> argparse.ArgumentParser:
 
     Returns:
         The ``argparse`` parser, with the subcommands ``train`` and ``evaluate``.
+
+    Raises:
+        argparse.ArgumentError: never for the built-in options (raised only if the parser were
+            built inconsistently).
     """
     defaults = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -473,9 +477,12 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
             ``elbo-book``, or ``python -m elbo_book``).
 
     Returns:
-        The exit status: 0 on success, 2 on any error (printed as ``error: …`` on stderr,
-        never as a traceback), 130 when interrupted.  ``--help`` and ``--version`` exit
-        through ``SystemExit(0)``, and argparse's own usage errors through ``SystemExit(2)``.
+        The exit status: 0 on success, 2 on any error (printed as ``error: …`` on stderr, never
+        as a traceback), 130 when interrupted.
+
+    Raises:
+        SystemExit: ``--help`` and ``--version`` (status 0) and argparse's own usage errors
+            (status 2, printed as ``PROG: error: …``).
     """
     parser = build_parser(prog or _default_prog())
     args = parser.parse_args(argv)

@@ -43,7 +43,14 @@ MNIST_NPZ_KEYS: tuple[str, ...] = ("x_train", "y_train", "x_test", "y_test")
 
 @dataclass(frozen=True)
 class DataSplit:
-    """Flat float32 images in [0, 1] (``x_*``, shape ``(N, D)``) and int64 labels (``y_*``)."""
+    """Flat float32 images in [0, 1] and int64 labels, split into train and test.
+
+    Attributes:
+        x_train: training images, shape ``(N, D)``.
+        y_train: training labels, shape ``(N,)``.
+        x_test: test images, shape ``(M, D)``.
+        y_test: test labels, shape ``(M,)``.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -101,10 +108,15 @@ def load_digits(*, binarize: bool = False, test_fraction: float = 0.2, seed: int
 class FactorDataset:
     """Images with known, independent generative factors on a full grid.
 
-    ``images`` has shape ``(N, H, W)``; ``factor_values`` ``(N, F)`` (float32) and
-    ``factor_indices`` ``(N, F)`` (int64) give each image's factors, named ``factor_names`` and
-    taking ``factor_sizes`` values each.  Image n is the row-major position of its factor
-    indices, so :meth:`index_of` maps factor indices back to images.
+    Image n is the row-major position of its factor indices, so :meth:`index_of` maps factor
+    indices back to images.
+
+    Attributes:
+        images: shape ``(N, H, W)``, binary float32.
+        factor_values: each image's factor values, shape ``(N, F)`` (float32).
+        factor_indices: each image's factor indices, shape ``(N, F)`` (int64).
+        factor_names: the names of the F factors.
+        factor_sizes: how many values each factor takes.
     """
 
     images: torch.Tensor

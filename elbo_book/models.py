@@ -79,12 +79,35 @@ class LatentVariableModel(Protocol):
 
     ``prior()`` returns p(z); ``likelihood(z)`` returns p(x|z) for a batch of latents ``z``
     (leading sample/batch dimensions are broadcast).  Models with an encoder also have
-    ``encode(x)`` returning q(z|x).
+    ``encode(x)`` returning q(z|x).  Any object with these methods qualifies; nothing is
+    inherited.
+
+    Attributes:
+        prior: ``() -> Distribution``, the prior p(z).
+        likelihood: ``(z) -> Distribution``, the likelihood p(x|z).
     """
 
-    def prior(self) -> Distribution: ...
+    def prior(self) -> Distribution:
+        """p(z).
 
-    def likelihood(self, z: torch.Tensor) -> Distribution: ...
+        Returns:
+            The prior distribution.
+        """
+        ...
+
+    def likelihood(self, z: torch.Tensor) -> Distribution:
+        """p(x|z) for latents ``z``.
+
+        Args:
+            z: latents with leading sample/batch dimensions.
+
+        Returns:
+            The likelihood, batch shape ``z``'s leading dimensions.
+
+        Raises:
+            ValueError: ``z`` is malformed (as each model documents).
+        """
+        ...
 
 
 def _check_same_shape(loc: torch.Tensor, other: torch.Tensor, other_name: str) -> None:

@@ -364,11 +364,17 @@ def _draw(
 
 @dataclass(frozen=True)
 class KLDecomposition:
-    """The average KL split into three parts (nats per example), with p(z) = N(0, I):
+    """The average KL split into three parts (nats per example), with p(z) = N(0, I).
 
     average_kl = mutual_information + total_correlation + dimensionwise_kl, where
     ``average_kl`` = (1/N) Σ_n KL(q(z|n) ‖ p(z)) is analytic and the three parts are Monte Carlo
     averages over the same draws z ~ q(z|n) with exact log q(z) and log q(z_j).
+
+    Attributes:
+        mutual_information: 𝕀_q(n; z), between 0 and log N.
+        total_correlation: KL(q(z) ‖ Π_j q(z_j)).
+        dimensionwise_kl: Σ_j KL(q(z_j) ‖ p(z_j)).
+        average_kl: (1/N) Σ_n KL(q(z|n) ‖ p(z)).
     """
 
     mutual_information: float
@@ -439,6 +445,14 @@ class SurgeryTerms:
     ``elbo`` = ``reconstruction`` − ``average_kl``, and
     ``average_kl`` = ``mutual_information`` + ``marginal_kl`` up to Monte Carlo error, with
     0 ≤ ``mutual_information`` ≤ ``log_n`` = log N.
+
+    Attributes:
+        elbo: the 1/N-averaged ELBO.
+        reconstruction: (1/N) Σ_n E_{q(z|n)}[log p(x_n|z)].
+        average_kl: (1/N) Σ_n KL(q(z|n) ‖ p(z)).
+        mutual_information: 𝕀_q(n; z).
+        marginal_kl: KL(q(z) ‖ p(z)).
+        log_n: log N.
     """
 
     elbo: float

@@ -76,6 +76,15 @@ class History:
     as they were seen during the epoch; ``kl_weight`` is the mean KL weight of the epoch's steps
     (β, or less during a warm-up); test values (empty without a test set) are computed after
     each epoch.
+
+    Attributes:
+        elbo: the train ELBO per epoch.
+        reconstruction: the train E_q[log p(x|z)] per epoch.
+        kl: the train KL(q(z|x) ‖ p(z)) per epoch.
+        kl_weight: the mean KL weight of each epoch's steps.
+        test_elbo: the test ELBO after each epoch.
+        test_reconstruction: the test reconstruction term after each epoch.
+        test_kl: the test KL after each epoch.
     """
 
     elbo: list[float] = field(default_factory=list)

@@ -132,10 +132,13 @@ def all_finite(value: torch.Tensor) -> bool:
     only a non-finite sum (which finite values can reach by overflow) needs the full check.
 
     Args:
-        value: a floating-point tensor.
+        value: a floating-point tensor (not type-checked: callers check it first).
 
     Returns:
         True when no entry is NaN or ±inf.
+
+    Raises:
+        AttributeError: ``value`` is not a tensor.
     """
     if math.isfinite(float(value.detach().sum())):
         return True
@@ -149,10 +152,13 @@ def is_binary(value: torch.Tensor) -> bool:
     only for x ∈ {0, 1}), and NaN or inf make it non-finite: one sum of ``abs(x - x * x)`` decides.
 
     Args:
-        value: a floating-point tensor.
+        value: a floating-point tensor (not type-checked: callers check it first).
 
     Returns:
         True when every entry is 0 or 1.
+
+    Raises:
+        AttributeError: ``value`` is not a tensor.
     """
     v = value.detach()
     return float((v - v * v).abs().sum()) == 0.0
