@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 from elbo_book.standard_normal import StandardNormal
 from elbo_book.validation import (
+    check_bool,
     check_choice,
     check_generator,
     check_int,
@@ -449,7 +450,7 @@ class VAE(nn.Module):
         Raises:
             ValueError: ``x`` fails :meth:`check_data`.
         """
-        if check:
+        if check_bool(check, "check"):
             self.check_data(x)
         loc, logvar = self.encoder(x).chunk(2, dim=-1)
         return _gaussian_from_logvar(loc, logvar)

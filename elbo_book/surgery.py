@@ -38,6 +38,7 @@ from typing import Literal
 
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
+from tqdm import tqdm
 
 from elbo_book.models import LatentVariableModel
 from elbo_book.validation import (
@@ -131,6 +132,13 @@ def log_aggregate_posterior(
     _check_encoders(loc, scale)
     _check_queries(z, loc.shape[1], loc.device)
     chunk_size = check_int(chunk_size, "chunk_size")
+    return _log_aggregate_posterior(z, loc, scale, chunk_size, progress=False)
+
+
+def _log_aggregate_posterior(
+    z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor, chunk_size: int, *, progress: bool
+) -> torch.Tensor:
+    """:func:`log_aggregate_posterior` on checked inputs, with an optional progress bar."""
     out_dtype = torch.promote_types(torch.promote_types(z.dtype, loc.dtype), scale.dtype)
     dtype = torch.float64
     z, loc, scale = z.to(dtype), loc.to(dtype), scale.to(dtype)
@@ -139,7 +147,6 @@ def log_aggregate_posterior(
     mu = loc - shift
     precision = scale.pow(-2)
     queries = (z - shift).reshape(-1, d)
-    normaliser = -scale.log().sum(dim=1) - 0.5 * d * _LOG_2PI - math.log(n)  # (N,)
     out = torch.empty(queries.shape[0], dtype=dtype, device=z.device)
     if queries.shape[0] == 0:
         return out.reshape(z.shape[:-1]).to(out_dtype)
@@ -147,20 +154,31 @@ def log_aggregate_posterior(
         float(queries.detach().square().sum(dim=1).amax()),
         float(mu.detach().square().sum(dim=1).amax()),
     )
+    bar = tqdm(total=queries.shape[0], disable=not progress, desc="log q(z)", unit="query")
     if largest * torch.finfo(dtype).eps > _EXPANSION_TOLERANCE:
+        normaliser = -scale.log().sum(dim=1) - 0.5 * d * _LOG_2PI - math.log(n)  # (N,)
         rows = max(1, chunk_size // d)
         for start in range(0, queries.shape[0], rows):
             chunk = queries[start : start + rows]
             squared = ((chunk.unsqueeze(1) - mu).square() * precision).sum(dim=-1)  # (rows, N)
             out[start : start + rows] = _log_sum_exp_rows(normaliser - 0.5 * squared)
+            bar.update(chunk.shape[0])
+        bar.close()
         return out.reshape(z.shape[:-1]).to(out_dtype)
     weights = torch.cat([-0.5 * precision, precision * mu], dim=1).T.contiguous()  # (2d, N)
-    bias = normaliser - 0.5 * (precision * mu.square()).sum(dim=1)  # (N,)
+    bias = (
+        -0.5 * (precision * mu.square()).sum(dim=1)
+        - scale.log().sum(dim=1)
+        - 0.5 * d * _LOG_2PI
+        - math.log(n)
+    )  # (N,)
     for start in range(0, queries.shape[0], chunk_size):
         chunk = queries[start : start + chunk_size]
         logits = torch.addmm(bias, torch.cat([chunk.square(), chunk], dim=1), weights)
         out[start : start + chunk_size] = _log_sum_exp_rows(logits)
         del logits  # free this chunk's buffer before the next one is allocated
+        bar.update(chunk.shape[0])
+    bar.close()
     return out.reshape(z.shape[:-1]).to(out_dtype)
 
 
@@ -477,6 +495,7 @@ def surgery_terms(
     generator: torch.Generator | None = None,
     batch_size: int = 1024,
     chunk_size: int = 256,
+    progress: bool = False,
 ) -> SurgeryTerms:
     """The averaged ELBO of ``model`` on the N rows of ``x``, split three ways.
 
@@ -501,6 +520,8 @@ def surgery_terms(
         generator: a ``torch.Generator`` for the draws, or None for torch's global one.
         batch_size: examples per encoder and decoder pass, ≥ 1.
         chunk_size: queries per chunk of the exact aggregate posterior, ≥ 1.
+        progress: whether to show a progress bar over the N · n_samples queries of the
+            aggregate posterior (the slow part: O(N² · n_samples · d)).
 
     Returns:
         The :class:`SurgeryTerms` (Python floats, nats per example).
@@ -511,7 +532,9 @@ def surgery_terms(
     check_tensor(x, "x", ndim=2)
     n_samples = check_int(n_samples, "n_samples")
     batch_size = check_int(batch_size, "batch_size")
+    chunk_size = check_int(chunk_size, "chunk_size")
     check_generator(generator)
+    progress = check_bool(progress, "progress")
     n = x.shape[0]
     if n == 0:
         raise ValueError("x must contain at least one data point")
@@ -526,7 +549,9 @@ def surgery_terms(
     encoder = Independent(Normal(loc, scale), 1)
     average_kl = kl_divergence(encoder, prior).double().mean()
     log_q_cond = Independent(Normal(loc.double(), scale.double()), 1).log_prob(z)
-    log_qz = log_aggregate_posterior(z, loc.double(), scale.double(), chunk_size=chunk_size)
+    log_qz = _log_aggregate_posterior(
+        z, loc.double(), scale.double(), chunk_size, progress=progress
+    )
     log_pz = prior.log_prob(z.to(loc.dtype)).double()
     reconstruction_mean = float(reconstruction / n)
     mutual_information = 0.0 if n == 1 else float((log_q_cond - log_qz).mean())

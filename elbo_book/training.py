@@ -237,6 +237,7 @@ def train_step(
     _check_model(model)
     check_int(n_samples, "n_samples")
     kl_weight = check_nonnegative(kl_weight, "kl_weight")
+    check_data = check_bool(check_data, "check_data")
     q = model.encode(x, check=check_data)
     reconstruction, kl = _reconstruction_and_kl(model, x, q, n_samples, True)
     loss = (kl - reconstruction if kl_weight == 1.0 else kl_weight * kl - reconstruction).mean()

@@ -262,3 +262,15 @@ def test_toy_model_objectives_refuse_an_empty_batch() -> None:
     q = diagonal_gaussian(torch.zeros(0, 1), torch.ones(0, 1))
     with pytest.raises(ValueError, match="at least one example"):
         elbo(model, torch.zeros(0, 3), q)
+
+
+def test_slow_calls_can_show_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    from elbo_book.importance import log_evidence_estimate
+
+    model, x = _model(), _data(6)
+    surgery_terms(model, x, generator=torch.Generator().manual_seed(0), progress=True)
+    assert "log q(z)" in capsys.readouterr().err
+    log_evidence_estimate(model, x, n_samples=20, chunk_size=5, progress=True)
+    assert "log p(x)" in capsys.readouterr().err
+    surgery_terms(model, x, generator=torch.Generator().manual_seed(0))
+    assert capsys.readouterr().err == ""  # off by default
