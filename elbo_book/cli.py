@@ -25,9 +25,10 @@ Public API:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, cast
 
@@ -53,6 +54,8 @@ _FIT_DEFAULTS = {"epochs": 10, "batch_size": 128, "lr": 1e-3, "beta": 1.0, "seed
 _VAE_HIDDEN = (256,)
 _GAUSSIAN_DECODER_SCALE = 0.1
 _EVALUATE_DEFAULTS = {"k": 5000, "chunk_size": 500}
+_DEFAULT_DATA = "digits-binary"
+_TEST_FRACTION = 0.1
 
 
 def _split_file(
@@ -222,16 +225,16 @@ def build_parser(prog: str = "elbo-book") -> argparse.ArgumentParser:
     )
     train.add_argument(
         "--data",
-        default="digits-binary",
         metavar="NAME|FILE",
         help=f"one of {', '.join(sorted(DATASETS))}, or a .npy/.npz/.pt/.csv file with one "
-        "example per row (uint8 images are scaled by 1/255)",
+        "example per row (uint8 images are scaled by 1/255) (default: digits-binary, or with "
+        "--resume the checkpoint's data, test split and seed)",
     )
     train.add_argument("--test-data", metavar="FILE", help="test set file for a --data file")
     train.add_argument(
         "--test-fraction",
         type=_positive_real,
-        default=0.1,
+        default=_TEST_FRACTION,
         help="fraction of a --data file held out as test set when --test-data is not given",
     )
     train.add_argument("--mnist-path", help="local MNIST .npz (for --data mnist/mnist-binary)")
@@ -319,6 +322,23 @@ def _likelihood(args: argparse.Namespace, x_train: torch.Tensor) -> str:
     return "bernoulli" if is_binary(x_train) else "gaussian"
 
 
+def _resume_data_options(args: argparse.Namespace, metadata: Mapping[str, object]) -> None:
+    """Take the data set, its split and the seed from the checkpoint when --data is not given,
+    so that a resumed run trains on the same training set (no test example leaks in)."""
+    data = metadata.get("data")
+    if args.data is not None or not isinstance(data, str):
+        return
+    args.data = data
+    for option in ("test_data", "mnist_path"):
+        if getattr(args, option) is None and isinstance(metadata.get(option), str):
+            setattr(args, option, metadata[option])
+    fraction, seed = metadata.get("test_fraction"), metadata.get("seed")
+    if isinstance(fraction, float):
+        args.test_fraction = fraction
+    if isinstance(seed, int):
+        args.seed = seed
+
+
 def _train(args: argparse.Namespace) -> int:
     import torch
 
@@ -338,6 +358,10 @@ def _train(args: argparse.Namespace) -> int:
             f"--resume {str(args.resume)!r} has no optimiser state (it was not written by "
             "'train'), so training cannot continue where it stopped"
         )
+    if resumed is not None:
+        _resume_data_options(args, resumed.metadata)
+    if args.data is None:
+        args.data = _DEFAULT_DATA
     x_train, x_test = load_dataset(
         args.data,
         seed=args.seed,
@@ -455,6 +479,12 @@ def _evaluate(args: argparse.Namespace) -> int:
         reduction="mean",
         progress=not args.quiet,
     )
+    numbers = [float(terms.elbo), float(terms.reconstruction), float(terms.kl), float(log_px)]
+    if not all(math.isfinite(v) for v in numbers):
+        raise ValueError(
+            f"the model gives non-finite values on this data (ELBO, reconstruction, KL, "
+            f"log p(x) = {numbers}); it does not fit the data (wrong data set?)"
+        )
     print(f"data: {data} test set, {x_test.shape[0]} examples")
     print(f"ELBO: {float(terms.elbo):.3f}")
     print(f"reconstruction E_q[log p(x|z)]: {float(terms.reconstruction):.3f}")

@@ -15,6 +15,11 @@ Conventions of the whole package, stated once:
 - Functions that return per-example tensors take ``reduction`` and default to ``"mean"`` over
   the batch; the one exception is :func:`elbo_book.importance.log_evidence_estimate`, an
   evaluation tool whose per-example values are the usual output (default ``"none"``).
+  (:func:`elbo_book.gradient_snr.signal_to_noise`'s ``reduction`` summarises coordinates, not
+  examples, and defaults to ``"none"``.)
+- Data sets (``fit``, ``evaluate``, ``surgery_terms``) have shape ``(N, D)`` with N ≥ 1;
+  per-batch functions take any leading batch shape ``(..., D)`` with at least one example.
+- Defaults agree between the API and the command line (a test compares them).
 - Tensor-valued functions return tensors (0-d after a ``"mean"``/``"sum"``); results that
   summarise a data set (``History``, ``SurgeryTerms``, ``KLDecomposition``, ``MIGResult``
   scores) hold Python floats.  :func:`elbo_book.training.evaluate` returns 0-d float64 tensors

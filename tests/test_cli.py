@@ -63,8 +63,8 @@ def test_train_on_own_data_saves_history_and_resumes(
     assert checkpoint.optimizer_state is not None
     assert main(["evaluate", str(out), "-k", "5", "--quiet"]) == 0
     assert "6 examples" in capsys.readouterr().out  # the 10% held out of 60
-    # Resume: two more epochs, in place.
-    assert main(["train", "--data", str(data), *QUICK, "--resume", str(out), "-o", str(out)]) == 0
+    # Resume: two more epochs, in place; data, split and seed come from the checkpoint.
+    assert main(["train", *QUICK, "--resume", str(out), "-o", str(out)]) == 0
     resumed = load_checkpoint(out)
     assert resumed.history is not None and resumed.history.epochs == 4
     assert resumed.history.elbo[:2] == checkpoint.history.elbo
@@ -162,3 +162,19 @@ def test_prog_name_and_fast_help() -> None:
     imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert imported.stdout.strip() == "False"
     assert elapsed < 30
+
+
+def test_evaluate_refuses_to_print_non_finite_numbers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from elbo_book.checkpoint import save_checkpoint
+
+    data = tmp_path / "x.npy"
+    np.save(data, np.random.default_rng(0).random((20, 3)).astype(np.float32))
+    model = VAE(3, 2, (4,), likelihood="gaussian")
+    with torch.no_grad():
+        model.decoder[-1].weight.fill_(3e38)  # finite weights whose outputs overflow
+    path = save_checkpoint(model, tmp_path / "m.pt", metadata={"data": str(data), "seed": 0})
+    assert main(["evaluate", str(path), "-k", "3", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: the model gives non-finite values")
