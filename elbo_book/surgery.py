@@ -65,8 +65,10 @@ __all__ = [
 Method = Literal["mws", "mss"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
-#: Largest rounding error (nats) that the expanded quadratic form of
-#: :func:`log_aggregate_posterior` may incur; beyond it the direct form is used.
+#: Bounds on the rounding error (nats) of the expanded quadratic form of
+#: :func:`log_aggregate_posterior`: above the first, float32/float16 inputs are computed in
+#: float64; above the second, float64 uses the direct form.
+_LOW_PRECISION_TOLERANCE = 1e-3
 _EXPANSION_TOLERANCE = 1e-6
 
 
@@ -109,11 +111,13 @@ def log_aggregate_posterior(
     and means are first shifted by the mean of ``loc`` (which leaves z − μ_n unchanged) to limit
     cancellation.
 
-    Precision.  The arithmetic is always float64 (the result is returned in the inputs' common
-    dtype), so float32 inputs with small scales are not lost to cancellation.  The expansion
-    still cancels terms of size P · z²: when the bound ε₆₄ · max P · max ‖z − shift‖² on that
-    error exceeds 10⁻⁶ nats (scales far below the spread of the means), each chunk is computed
-    in the direct form Σ_j P_nj (z_j − μ_nj)² instead (memory O(chunk_size · N · d)).
+    Precision.  The expansion cancels terms of size P · z², so its rounding error is bounded
+    by ε · max P · max ‖z − shift‖² with ε the dtype's machine epsilon.  Inputs in float32 (or
+    lower) are computed in their own dtype while that bound is below 10⁻³ nats and in float64
+    otherwise (small scales: float32 with σ = 10⁻⁴ would lose everything); the result is
+    returned in the inputs' common dtype.  When even float64's bound exceeds 10⁻⁶ nats (scales
+    far below the spread of the means), each chunk is computed in the direct form
+    Σ_j P_nj (z_j − μ_nj)² instead (memory O(chunk_size · N · d)).
 
     Args:
         z: queries, shape ``(..., d)``, finite.
@@ -140,22 +144,26 @@ def _log_aggregate_posterior(
 ) -> torch.Tensor:
     """:func:`log_aggregate_posterior` on checked inputs, with an optional progress bar."""
     out_dtype = torch.promote_types(torch.promote_types(z.dtype, loc.dtype), scale.dtype)
-    dtype = torch.float64
-    z, loc, scale = z.to(dtype), loc.to(dtype), scale.to(dtype)
     n, d = loc.shape
+    if z.numel() == 0:
+        return torch.empty(z.shape[:-1], dtype=out_dtype, device=z.device)
+    with torch.no_grad():  # the error bound (an overflow to inf just selects float64)
+        centre = loc.mean(dim=0)
+        spread = max(
+            float((z.reshape(-1, d) - centre).square().sum(dim=1).amax()),
+            float((loc - centre).square().sum(dim=1).amax()),
+        )
+        largest = spread / float(scale.amin()) ** 2
+    low_precision_ok = largest * torch.finfo(out_dtype).eps <= _LOW_PRECISION_TOLERANCE
+    dtype = out_dtype if out_dtype == torch.float64 or low_precision_ok else torch.float64
+    z, loc, scale = z.to(dtype), loc.to(dtype), scale.to(dtype)
     shift = loc.mean(dim=0)
     mu = loc - shift
     precision = scale.pow(-2)
     queries = (z - shift).reshape(-1, d)
     out = torch.empty(queries.shape[0], dtype=dtype, device=z.device)
-    if queries.shape[0] == 0:
-        return out.reshape(z.shape[:-1]).to(out_dtype)
-    largest = float(precision.detach().amax()) * max(
-        float(queries.detach().square().sum(dim=1).amax()),
-        float(mu.detach().square().sum(dim=1).amax()),
-    )
     bar = tqdm(total=queries.shape[0], disable=not progress, desc="log q(z)", unit="query")
-    if largest * torch.finfo(dtype).eps > _EXPANSION_TOLERANCE:
+    if dtype == torch.float64 and largest * torch.finfo(dtype).eps > _EXPANSION_TOLERANCE:
         normaliser = -scale.log().sum(dim=1) - 0.5 * d * _LOG_2PI - math.log(n)  # (N,)
         rows = max(1, chunk_size // d)
         for start in range(0, queries.shape[0], rows):
