@@ -384,6 +384,14 @@ def _train(args: argparse.Namespace) -> int:
                 "--likelihood gaussian"
             )
         scale = args.decoder_scale if likelihood == "gaussian" else None
+        low, high = float(x_train.min()), float(x_train.max())
+        if likelihood == "gaussian" and scale is None and not (-1.0 <= low and high <= 2.0):
+            print(
+                f"note: the data span [{low:.3g}, {high:.3g}]; the default decoder scale "
+                f"{_GAUSSIAN_DECODER_SCALE} suits values of order 1: rescale the data or pass "
+                "--decoder-scale learned",
+                file=sys.stderr,
+            )
         torch.manual_seed(args.seed)
         model = VAE(
             x_train.shape[1],
@@ -392,6 +400,7 @@ def _train(args: argparse.Namespace) -> int:
             likelihood=cast(Literal["bernoulli", "gaussian"], likelihood),
             decoder_scale=scale,
         )
+    x_train, x_test = x_train.to(model.dtype), x_test.to(model.dtype)
     model.check_data(x_train, "--data (training set)")
     model.check_data(x_test, "--data (test set)")
     model.to(device)

@@ -357,10 +357,10 @@ def fit(
         raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
     if history is not None and not isinstance(history, History):
         raise ValueError(f"history must be a History or None, got {type(history).__name__}")
-    model.to(device)
     _check_dataset(model, x_train, "x_train")
     if x_test is not None:
         _check_dataset(model, x_test, "x_test")
+    model.to(device)
 
     history = History() if history is None else history
     done = history.epochs

@@ -178,3 +178,15 @@ def test_evaluate_refuses_to_print_non_finite_numbers(
     assert main(["evaluate", str(path), "-k", "3", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: the model gives non-finite values")
+
+
+def test_gaussian_data_of_another_range_gets_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "wide.csv"
+    rows = np.random.default_rng(0).normal(500.0, 100.0, (30, 4))
+    np.savetxt(data, rows, delimiter=",")
+    out = tmp_path / "m.pt"
+    assert main(["train", "--data", str(data), *QUICK, "-o", str(out)]) == 0
+    assert "note: the data span" in capsys.readouterr().err
+    assert load_checkpoint(out).model.config.likelihood == "gaussian"
