@@ -897,11 +897,68 @@ def test_bad_inputs_raise_documented_errors_or_give_finite_values(case: Case) ->
     run()
 
 
+CLI_OPTIONS: dict[str, list[str | None]] = {
+    "--data": [
+        None,
+        "shapes",
+        "digits",
+        "mnist",
+        "nonsense",
+        str(FILES / "good.npy"),
+        str(FILES / "nan.npy"),
+        str(FILES / "one_d.npy"),
+        str(FILES / "text.csv"),
+        str(FILES / "missing.npy"),
+        str(FILES),
+    ],
+    "--epochs": [None, "1", "0", "-1", "x", "1.5"],
+    "--latent-dim": [None, "2", "0", "two"],
+    "--hidden": [None, "4", "0", "4 x"],
+    "--lr": [None, "0.01", "0", "nan", "inf", "-1"],
+    "--beta": [None, "0", "-0.5", "nan"],
+    "--seed": [None, "3", str(2**63), "-2"],
+    "--likelihood": [None, "gaussian", "bernoulli", "poisson"],
+    "--decoder-scale": [None, "0.2", "learned", "0", "1e-30", "big"],
+    "--test-fraction": [None, "0.5", "1.0", "0"],
+    "--device": [None, "cpu", "cuda:9", "gpu"],
+    "--batch-size": [None, "64", "0"],
+}
+
+
+@settings(max_examples=40, deadline=None, database=None, derandomize=True)
+@given(st.fixed_dictionaries({k: st.sampled_from(v) for k, v in CLI_OPTIONS.items()}))
+def test_cli_train_exits_0_or_2_without_a_traceback(options: dict[str, str | None]) -> None:
+    import contextlib
+    import io
+
+    from elbo_book.cli import main
+
+    TRIED["cli train"] = TRIED.get("cli train", 0) + 1
+    argv = ["train", "--quiet", "--threads", "1", "-o", str(FILES / "cli" / "m.pt"), "--force"]
+    for option, value in options.items():
+        if value is not None:
+            argv += [option, *value.split()]
+    if options["--epochs"] is None:
+        argv += ["--epochs", "1"]
+    if options["--hidden"] is None:
+        argv += ["--hidden", "4"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            status = main(argv, prog="elbo-book")
+        except SystemExit as exit_:  # argparse's usage errors
+            status = exit_.code  # type: ignore[assignment]
+    assert status in (0, 2), (argv, status, err.getvalue())
+    assert "Traceback" not in err.getvalue() and "unexpected" not in err.getvalue(), argv
+    if status == 2:
+        assert "error: " in err.getvalue(), argv
+
+
 def test_zz_number_of_cases_tried() -> None:
     """Runs after the suite (file order): every case ran its examples; print the total."""
-    if len(TRIED) < len(CASES):
+    if len(TRIED) < len(CASES) + 1:
         pytest.skip("the suite above was not run in this session (e.g. -k selection)")
     total = sum(TRIED.values())
-    print(f"bad-input suite: {total} calls over {len(CASES)} public functions")
+    print(f"bad-input suite: {total} calls over {len(CASES)} public functions and the CLI")
     assert all(count >= 10 for count in TRIED.values()), TRIED
     assert total >= 20 * len(CASES)
