@@ -57,6 +57,7 @@ __all__ = [
 CHECKPOINT_FORMAT = "elbo_book.vae"
 CHECKPOINT_VERSION = 2
 
+#: The metadata a checkpoint stores, a flat dict of str keys and str/int/float/bool/None values.
 Metadata = dict[str, str | int | float | bool | None]
 
 _DTYPES = {

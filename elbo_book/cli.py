@@ -205,9 +205,10 @@ def build_parser(prog: str = "elbo-book") -> argparse.ArgumentParser:
         The ``argparse`` parser, with the subcommands ``train`` and ``evaluate``.
 
     Raises:
-        argparse.ArgumentError: never for the built-in options (raised only if the parser were
-            built inconsistently).
+        ValueError: ``prog`` is not a non-empty string.
     """
+    if not isinstance(prog, str) or not prog:
+        raise ValueError(f"prog must be a non-empty string, got {prog!r}")
     defaults = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -516,8 +517,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
             ``elbo-book``, or ``python -m elbo_book``).
 
     Returns:
-        The exit status: 0 on success, 2 on any error (printed as ``error: …`` on stderr, never
-        as a traceback), 130 when interrupted.
+        The exit status, 0 on success, 2 on any error (printed as ``error: …`` on stderr, never
+        as a traceback) and 130 when interrupted.
 
     Raises:
         SystemExit: ``--help`` and ``--version`` (status 0) and argparse's own usage errors

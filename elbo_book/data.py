@@ -32,6 +32,7 @@ __all__ = [
     "MNIST_NPZ_KEYS",
     "DataSplit",
     "FactorDataset",
+    "load_array_file",
     "load_digits",
     "load_mnist_npz",
     "make_shapes",

@@ -195,7 +195,7 @@ def latent_traversals(model: VAE, anchor: torch.Tensor, values: torch.Tensor) ->
         values: the values each coordinate takes in turn, shape ``(V,)``.
 
     Returns:
-        Shape ``(d, V, data_dim)``: row j is the traversal of latent axis j.
+        A tensor of shape ``(d, V, data_dim)``, whose row j is the traversal of latent axis j.
 
     Raises:
         ValueError: another model, or malformed tensors.

@@ -66,8 +66,9 @@ def symbolic_beta_objective() -> tuple[sympy.Expr, dict[str, sympy.Symbol]]:
     """J_β(w, a, s²) of the module docstring as a SymPy expression.
 
     Returns:
-        ``(objective, symbols)``: the expression and a dict of its symbols keyed ``"w"``, ``"a"``
-        (real) and ``"s2"``, ``"v"``, ``"sigma2"``, ``"beta"``, ``"tau2"`` (positive).
+        The pair ``(objective, symbols)``, the expression and a dict of its symbols keyed
+        ``"w"``, ``"a"`` (real) and ``"s2"``, ``"v"``, ``"sigma2"``, ``"beta"``, ``"tau2"``
+        (positive).
     """
     w, a = sympy.symbols("w a", real=True)
     s2 = sympy.Symbol("s^2", positive=True)

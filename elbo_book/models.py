@@ -60,9 +60,9 @@ LOGVAR_BOUNDS: tuple[float, float] = (-30.0, 30.0)
 #: A learned Gaussian decoder scale is ``softplus(raw) + MIN_DECODER_SCALE``, and a fixed one
 #: must be at least this (smaller fixed scales make log p(x|z) overflow to −inf).
 MIN_DECODER_SCALE: float = 1e-3
-#: The fixed decoder scale of a Gaussian VAE when none is given (API and CLI): data in [0, 1]
-#: with a per-pixel spread well above 0.1, so the posterior does not collapse (a scale of 1
-#: does, on data whose variance is below 1).
+#: The fixed decoder scale of a Gaussian VAE when none is given, in the API and the CLI alike.
+#: It suits data in [0, 1] with a per-pixel spread well above 0.1, so the posterior does not
+#: collapse (a scale of 1 does, on data whose variance is below 1).
 DEFAULT_GAUSSIAN_DECODER_SCALE: float = 0.1
 
 Likelihood = Literal["bernoulli", "gaussian"]
@@ -82,10 +82,6 @@ class LatentVariableModel(Protocol):
     (leading sample/batch dimensions are broadcast).  Models with an encoder also have
     ``encode(x)`` returning q(z|x).  Any object with these methods qualifies; nothing is
     inherited.
-
-    Attributes:
-        prior: ``() -> Distribution``, the prior p(z).
-        likelihood: ``(z) -> Distribution``, the likelihood p(x|z).
     """
 
     def prior(self) -> Distribution:

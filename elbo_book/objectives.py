@@ -57,12 +57,10 @@ __all__ = [
 
 
 class ELBOTerms(NamedTuple):
-    """The ELBO and its two terms: ``elbo = reconstruction − kl`` (tensors, nats per example).
+    """The ELBO and its two terms, tensors in nats per example (a named tuple).
 
-    Attributes:
-        elbo: reconstruction − kl.
-        reconstruction: E_q[log p(x|z)].
-        kl: KL(q(z|x) ‖ p(z)).
+    ``elbo`` = ``reconstruction`` − ``kl``, with ``reconstruction`` = E_q[log p(x|z)] and
+    ``kl`` = KL(q(z|x) ‖ p(z)).
     """
 
     elbo: torch.Tensor

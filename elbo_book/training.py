@@ -45,6 +45,7 @@ __all__ = [
     "default_device",
     "evaluate",
     "fit",
+    "resolve_device",
     "train_step",
 ]
 

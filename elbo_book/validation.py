@@ -76,10 +76,10 @@ __all__ = [
     "reduce",
 ]
 
-#: Smallest standard deviation accepted for a Gaussian: below it σ² underflows float32's normal
-#: range (about 1.2·10⁻³⁸ ≈ (1.1·10⁻¹⁹)²) and log-densities become NaN or ±inf.
+#: The smallest standard deviation accepted for a Gaussian.  Far below it σ² underflows
+#: float32's normal range (about 1.2·10⁻³⁸ ≈ (1.1·10⁻¹⁹)²) and log-densities become NaN or ±inf.
 MIN_SCALE: float = 1e-12
-#: Seeds must be < 2**63, the range of torch's ``manual_seed`` for signed seeds.
+#: The largest seed accepted, 2**63 − 1 (the range of torch's ``manual_seed``).
 MAX_SEED: int = 2**63 - 1
 
 
