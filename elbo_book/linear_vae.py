@@ -41,6 +41,7 @@ from torch.distributions import Independent, Normal
 
 from elbo_book.objectives import beta_elbo
 from elbo_book.validation import (
+    MIN_SCALE,
     check_int,
     check_nonnegative,
     check_positive,
@@ -265,8 +266,8 @@ class LinearGaussianVAE(nn.Module):
     :mod:`elbo_book.objectives` apply; ``x`` and ``z`` have shape ``(..., 1)``.
 
     Args:
-        sigma2: the decoder variance σ² > 0.
-        prior_var: the prior variance τ² > 0.
+        sigma2: the decoder variance σ² ≥ MIN_SCALE² (10⁻²⁴).
+        prior_var: the prior variance τ² ≥ MIN_SCALE².
         init_scale: the initial value (> 0) of ``w`` and ``a``.
 
     Raises:
@@ -277,6 +278,11 @@ class LinearGaussianVAE(nn.Module):
         super().__init__()
         self.sigma2 = check_positive(sigma2, "sigma2")
         self.prior_var = check_positive(prior_var, "prior_var")
+        for name, variance in (("sigma2", self.sigma2), ("prior_var", self.prior_var)):
+            if variance < MIN_SCALE**2:
+                raise ValueError(
+                    f"{name} must be >= MIN_SCALE**2 = {MIN_SCALE**2:g}, got {variance}"
+                )
         init_scale = check_positive(init_scale, "init_scale")
         self.w = nn.Parameter(torch.tensor(init_scale))
         self.a = nn.Parameter(torch.tensor(init_scale))

@@ -10,6 +10,7 @@ Public API:
 
 - :class:`ConjugateGaussian` — z ~ N(0, 1), x_d | z ~ N(z, σ²) for d = 1..D (the running
   example of chapter 3): Gaussian posterior, Gaussian evidence.
+- :data:`MIN_CONJUGATE_NOISE_SCALE` — the smallest noise scale of :class:`ConjugateGaussian`.
 - :class:`GaussianMixture` — a discrete latent z ∈ {0..K−1} with p(z = k) = π_k and
   x | z = k ~ N(μ_k, σ² I): posterior and evidence by enumeration.
 """
@@ -19,9 +20,26 @@ from __future__ import annotations
 import torch
 from torch.distributions import Categorical, Independent, MultivariateNormal, Normal
 
-from elbo_book.validation import check_generator, check_int, check_positive, check_tensor
+from elbo_book.validation import (
+    MIN_SCALE,
+    check_generator,
+    check_int,
+    check_positive,
+    check_tensor,
+)
 
-__all__ = ["ConjugateGaussian", "GaussianMixture"]
+__all__ = ["MIN_CONJUGATE_NOISE_SCALE", "ConjugateGaussian", "GaussianMixture"]
+
+#: The smallest noise scale of :class:`ConjugateGaussian`.  Below it the evidence covariance
+#: σ² I + 1 1ᵀ is too ill-conditioned for float32 (its small eigenvalues σ² vanish next to D).
+MIN_CONJUGATE_NOISE_SCALE: float = 1e-3
+
+
+def _check_noise_scale(value: object, floor: float) -> float:
+    scale = check_positive(value, "noise_scale")
+    if scale < floor:
+        raise ValueError(f"noise_scale must be >= {floor:g}, got {value!r}")
+    return scale
 
 
 def _check_data(x: torch.Tensor, data_dim: int) -> torch.Tensor:
@@ -40,7 +58,7 @@ class ConjugateGaussian:
 
     Args:
         data_dim: the number D of observations per example, ≥ 1.
-        noise_scale: the observation noise σ > 0.
+        noise_scale: the observation noise σ ≥ :data:`MIN_CONJUGATE_NOISE_SCALE`.
 
     Raises:
         ValueError: an argument out of range.
@@ -50,7 +68,7 @@ class ConjugateGaussian:
 
     def __init__(self, data_dim: int = 1, noise_scale: float = 1.0) -> None:
         self.data_dim = check_int(data_dim, "data_dim")
-        self.noise_scale = check_positive(noise_scale, "noise_scale")
+        self.noise_scale = _check_noise_scale(noise_scale, MIN_CONJUGATE_NOISE_SCALE)
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
         return _check_data(x, self.data_dim)
@@ -146,7 +164,8 @@ class GaussianMixture:
     Args:
         weights: the mixture weights, shape ``(K,)``, positive (normalised internally).
         means: the component means, shape ``(K, D)``.
-        noise_scale: the component standard deviation σ > 0.
+        noise_scale: the component standard deviation σ ≥
+            :data:`elbo_book.validation.MIN_SCALE`.
 
     Raises:
         ValueError: a tensor is malformed or non-finite, a weight is not positive, or the shapes
@@ -167,7 +186,7 @@ class GaussianMixture:
             )
         self.weights = weights / weights.sum()
         self.means = means
-        self.noise_scale = check_positive(noise_scale, "noise_scale")
+        self.noise_scale = _check_noise_scale(noise_scale, MIN_SCALE)
         self.n_components, self.data_dim = means.shape
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:

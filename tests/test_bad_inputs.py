@@ -83,6 +83,7 @@ GENERIC: dict[str, Factory] = {
     "tensor(0.5)": lambda: torch.tensor(0.5),
     "tensor([1, 2])": lambda: torch.tensor([1, 2]),
 }
+TINY: dict[str, Factory] = {"1e-4": lambda: 1e-4, "1e-30": lambda: 1e-30}
 SEEDS: dict[str, Factory] = {"2**63": lambda: 2**63, "2**64": lambda: 2**64, "-5": lambda: -5}
 
 
@@ -231,6 +232,12 @@ GOOD_MNIST = _file(
     ),
 )
 SHAPES = data.make_shapes(image_size=8, sizes=(4, 6))
+
+
+def _conjugate_outputs(data_dim: int, noise_scale: float, n: int) -> tuple[object, ...]:
+    model = toy_models.ConjugateGaussian(data_dim, noise_scale)
+    z, x = model.sample(n)
+    return z, x, model.log_evidence(x), model.exact_posterior(x)
 
 
 def _nan_vae() -> models.VAE:
@@ -643,7 +650,7 @@ CASES: list[Case] = [
         "LinearGaussianVAE",
         linear_vae.LinearGaussianVAE,
         {"sigma2": lambda: 0.5, "prior_var": lambda: 1.0, "init_scale": lambda: 0.5},
-        {"sigma2": _numbers(), "prior_var": _numbers(), "init_scale": _numbers()},
+        {"sigma2": _numbers(**TINY), "prior_var": _numbers(**TINY), "init_scale": _numbers()},
     ),
     Case(
         "fit_linear_vae",
@@ -787,11 +794,9 @@ CASES: list[Case] = [
     # toy models
     Case(
         "ConjugateGaussian",
-        lambda data_dim, noise_scale, n: toy_models.ConjugateGaussian(data_dim, noise_scale).sample(
-            n
-        ),
+        lambda data_dim, noise_scale, n: _conjugate_outputs(data_dim, noise_scale, n),
         {"data_dim": lambda: 3, "noise_scale": lambda: 0.5, "n": lambda: 4},
-        {"data_dim": _numbers(), "noise_scale": _numbers(), "n": _numbers()},
+        {"data_dim": _numbers(), "noise_scale": _numbers(**TINY), "n": _numbers()},
     ),
     Case(
         "ConjugateGaussian.log_evidence",
@@ -807,9 +812,21 @@ CASES: list[Case] = [
     ),
     Case(
         "GaussianMixture",
-        lambda weights, means, x: toy_models.GaussianMixture(weights, means).log_evidence(x),
-        {"weights": lambda: _t(3, low=0.1), "means": lambda: _t(3, 2), "x": lambda: _t(4, 2)},
-        {"weights": _bad((3,)), "means": _bad((3, 2)), "x": _bad((4, 2))},
+        lambda weights, means, x, noise_scale: toy_models.GaussianMixture(
+            weights, means, noise_scale
+        ).log_evidence(x),
+        {
+            "weights": lambda: _t(3, low=0.1),
+            "means": lambda: _t(3, 2),
+            "x": lambda: _t(4, 2),
+            "noise_scale": lambda: 0.5,
+        },
+        {
+            "weights": _bad((3,)),
+            "means": _bad((3, 2)),
+            "x": _bad((4, 2)),
+            "noise_scale": _numbers(**TINY),
+        },
     ),
 ]
 
