@@ -13,7 +13,7 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 def _blocks(language: str) -> list[str]:
     text = README.read_text(encoding="utf-8")
-    section = text.split("### On your own data", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## Your own data", 1)[1].split("\n## ", 1)[0]
     return re.findall(rf"```{language}\n(.*?)```", section, flags=re.DOTALL)
 
 
