@@ -88,6 +88,20 @@ class Checkpoint:
         yield self.model
         yield self.metadata
 
+    def __getitem__(self, index: int) -> Any:
+        """``checkpoint[0]`` is the model and ``checkpoint[1]`` the metadata, as in version 1.
+
+        Args:
+            index: 0 or 1 (or -2, -1).
+
+        Returns:
+            The model or the metadata.
+
+        Raises:
+            IndexError: another index.
+        """
+        return (self.model, self.metadata)[index]
+
 
 def _check_metadata(metadata: object) -> Metadata:
     if not isinstance(metadata, dict):

@@ -25,7 +25,9 @@ def test_round_trip(tmp_path: Path) -> None:
     torch.testing.assert_close(loaded.decoder_scale(), model.decoder_scale())
     # The file is loadable by torch itself with weights_only=True: no pickled code inside.
     assert torch.load(path, weights_only=True)["format"] == "elbo_book.vae"
-    assert load_checkpoint(path).history is None and load_checkpoint(path).optimizer_state is None
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.history is None and checkpoint.optimizer_state is None
+    assert checkpoint[0] is checkpoint.model and checkpoint[1] is checkpoint.metadata
 
 
 def test_dtype_history_and_optimizer_are_restored(tmp_path: Path) -> None:
