@@ -11,8 +11,10 @@ a silent NaN.  The last test checks how many cases were tried.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import math
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -162,6 +164,7 @@ CONJ = toy_models.ConjugateGaussian(3, 0.5)
 CONJ_Q = lambda: models.diagonal_gaussian(_t(4, 1), _t(4, 1, low=0.2, high=1.0))  # noqa: E731
 
 FILES = Path(tempfile.mkdtemp(prefix="elbo_book_bad_inputs_"))
+atexit.register(shutil.rmtree, FILES, ignore_errors=True)
 
 
 def _file(name: str, write: Callable[[Path], object]) -> Callable[[], Path]:
