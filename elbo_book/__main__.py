@@ -2,4 +2,4 @@
 
 from elbo_book.cli import main
 
-raise SystemExit(main())
+raise SystemExit(main(prog="python -m elbo_book"))

@@ -11,6 +11,9 @@ Public API:
   square or a disc whose shape, size, x- and y-position are independent factors on a full grid:
   every combination appears exactly once, with its factor values and indices (486 images).
 - :func:`load_mnist_npz` — MNIST from a local ``.npz`` file (see its docstring for the format).
+- :func:`load_array_file` — one's own data from a ``.npy``, ``.npz``, ``.pt`` or ``.csv`` file,
+  checked and flattened to ``(N, D)`` float32.
+- :data:`ARRAY_SUFFIXES` — the file types :func:`load_array_file` reads.
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits as _sklearn_digits
 
-from elbo_book.validation import check_int
+from elbo_book.validation import check_bool, check_int, check_real, check_seed
 
 __all__ = [
+    "ARRAY_SUFFIXES",
     "MNIST_NPZ_KEYS",
     "DataSplit",
     "FactorDataset",
+    "load_array_file",
     "load_digits",
     "load_mnist_npz",
     "make_shapes",
@@ -39,7 +44,14 @@ MNIST_NPZ_KEYS: tuple[str, ...] = ("x_train", "y_train", "x_test", "y_test")
 
 @dataclass(frozen=True)
 class DataSplit:
-    """Flat float32 images in [0, 1] (``x_*``, shape ``(N, D)``) and int64 labels (``y_*``)."""
+    """Flat float32 images in [0, 1] and int64 labels, split into train and test.
+
+    Attributes:
+        x_train: training images, shape ``(N, D)``.
+        y_train: training labels, shape ``(N,)``.
+        x_test: test images, shape ``(M, D)``.
+        y_test: test labels, shape ``(M,)``.
+    """
 
     x_train: torch.Tensor
     y_train: torch.Tensor
@@ -53,6 +65,7 @@ class DataSplit:
 
 
 def _split(x: np.ndarray, y: np.ndarray, test_fraction: float, seed: int) -> DataSplit:
+    test_fraction = check_real(test_fraction, "test_fraction")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     order = np.random.default_rng(seed).permutation(len(x))
@@ -71,8 +84,20 @@ def load_digits(*, binarize: bool = False, test_fraction: float = 0.2, seed: int
 
     Pixel intensities 0..16 are divided by 16; with ``binarize=True`` a pixel is 1 when its
     scaled value is > 0.5, else 0 (deterministic thresholding, for a Bernoulli decoder).
+
+    Args:
+        binarize: whether to threshold the pixels at 0.5 (a bool).
+        test_fraction: the fraction of images in the test set, in (0, 1).
+        seed: the seed of the split, an int in [0, 2**63).
+
+    Returns:
+        The :class:`DataSplit` (float32 images of shape ``(N, 64)``, int64 labels).
+
+    Raises:
+        ValueError: a bad argument.
     """
-    check_int(seed, "seed", minimum=0)
+    binarize = check_bool(binarize, "binarize")
+    seed = check_seed(seed)
     digits = _sklearn_digits()
     x = digits.data.astype(np.float32) / 16.0
     if binarize:
@@ -84,10 +109,15 @@ def load_digits(*, binarize: bool = False, test_fraction: float = 0.2, seed: int
 class FactorDataset:
     """Images with known, independent generative factors on a full grid.
 
-    ``images`` has shape ``(N, H, W)``; ``factor_values`` ``(N, F)`` (float32) and
-    ``factor_indices`` ``(N, F)`` (int64) give each image's factors, named ``factor_names`` and
-    taking ``factor_sizes`` values each.  Image n is the row-major position of its factor
-    indices, so :meth:`index_of` maps factor indices back to images.
+    Image n is the row-major position of its factor indices, so :meth:`index_of` maps factor
+    indices back to images.
+
+    Attributes:
+        images: shape ``(N, H, W)``, binary float32.
+        factor_values: each image's factor values, shape ``(N, F)`` (float32).
+        factor_indices: each image's factor indices, shape ``(N, F)`` (int64).
+        factor_names: the names of the F factors.
+        factor_sizes: how many values each factor takes.
     """
 
     images: torch.Tensor
@@ -102,8 +132,26 @@ class FactorDataset:
         return self.images.reshape(self.images.shape[0], -1)
 
     def index_of(self, factor_indices: torch.Tensor) -> torch.Tensor:
-        """Rows of the data set for factor indices of shape ``(..., F)``."""
-        if factor_indices.is_floating_point() or factor_indices.shape[-1] != len(self.factor_sizes):
+        """Rows of the data set for factor indices of shape ``(..., F)``.
+
+        Args:
+            factor_indices: an integer tensor of shape ``(..., F)``, each index within its
+                factor's size.
+
+        Returns:
+            The row numbers, shape ``factor_indices.shape[:-1]``.
+
+        Raises:
+            ValueError: a non-integer tensor, a wrong last dimension or indices out of range.
+        """
+        if (
+            not isinstance(factor_indices, torch.Tensor)
+            or factor_indices.is_floating_point()
+            or factor_indices.is_complex()
+            or factor_indices.dtype == torch.bool
+            or factor_indices.dim() == 0
+            or factor_indices.shape[-1] != len(self.factor_sizes)
+        ):
             raise ValueError(
                 f"factor_indices must be an integer tensor of shape (..., {len(self.factor_sizes)})"
             )
@@ -124,8 +172,20 @@ def make_shapes(*, image_size: int = 16, sizes: tuple[int, ...] = (4, 6, 8)) -> 
     object fits inside the image (9 positions each for the defaults: 2 · 3 · 9 · 9 = 486
     images).  A pixel is on when its centre lies inside the object, so every image is distinct.
     Deterministic: no randomness.
+
+    Args:
+        image_size: pixels per side, ≥ 8.
+        sizes: distinct even object sizes ≥ 4, each ≤ ``image_size − 2``.
+
+    Returns:
+        The :class:`FactorDataset`.
+
+    Raises:
+        ValueError: a bad argument.
     """
-    check_int(image_size, "image_size", minimum=8)
+    image_size = check_int(image_size, "image_size", minimum=8)
+    if not isinstance(sizes, tuple | list):
+        raise ValueError(f"sizes must be a tuple of even ints, got {sizes!r}")
     if not sizes:
         raise ValueError("sizes must contain at least one object size")
     for s in sizes:
@@ -169,7 +229,20 @@ def load_mnist_npz(path: str | Path, *, binarize: bool = False) -> DataSplit:
     of shape ``(N, 28, 28)`` (or flat ``(N, 784)``), either uint8 in 0..255 or floats in [0, 1],
     and integer labels.  This is the layout of ``keras.datasets.mnist``'s ``mnist.npz``.
     Images are flattened and scaled to [0, 1]; ``binarize`` thresholds them at 0.5.
+
+    Args:
+        path: the ``.npz`` file.
+        binarize: whether to threshold the pixels at 0.5 (a bool).
+
+    Returns:
+        The :class:`DataSplit`.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        ValueError: the file is unreadable, lacks an array, has images of another shape or
+            range, or a label count that differs from the image count.
     """
+    binarize = check_bool(binarize, "binarize")
     path = Path(path)
     expected = (
         "an .npz file with arrays " + ", ".join(MNIST_NPZ_KEYS) + " (images (N, 28, 28) uint8 "
@@ -185,6 +258,20 @@ def load_mnist_npz(path: str | Path, *, binarize: bool = False) -> DataSplit:
     missing = [key for key in MNIST_NPZ_KEYS if key not in arrays]
     if missing:
         raise ValueError(f"{str(path)!r} lacks arrays {missing}: expected {expected}")
+    for part in ("train", "test"):
+        images, labels = arrays[f"x_{part}"], arrays[f"y_{part}"]
+        if images.ndim not in (2, 3) or images.shape[0] == 0:
+            raise ValueError(
+                f"x_{part} in {str(path)!r} must have shape (N, 28, 28) or (N, 784) with N >= 1, "
+                f"got {images.shape}"
+            )
+        if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+            raise ValueError(
+                f"y_{part} in {str(path)!r} must hold one label per image: {images.shape[0]} "
+                f"images but labels of shape {labels.shape}"
+            )
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise ValueError(f"y_{part} in {str(path)!r} must be integers, got {labels.dtype}")
     tensors = {}
     for key in ("x_train", "x_test"):
         x = arrays[key]
@@ -201,3 +288,100 @@ def load_mnist_npz(path: str | Path, *, binarize: bool = False) -> DataSplit:
         x_test=tensors["x_test"],
         y_test=torch.as_tensor(arrays["y_test"], dtype=torch.int64),
     )
+
+
+#: File types that :func:`load_array_file` reads.
+ARRAY_SUFFIXES: tuple[str, ...] = (".npy", ".npz", ".pt", ".csv")
+
+
+def _read_array(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            names = archive.files
+            key = "x" if "x" in names else names[0] if len(names) == 1 else None
+            if key is None:
+                raise ValueError(
+                    f"{str(path)!r} holds arrays {names}: name the data array 'x' "
+                    "(numpy.savez(path, x=data)) or store a single array"
+                )
+            return archive[key]
+    if suffix == ".pt":
+        value = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(value, dict) and "x" in value:
+            value = value["x"]
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(
+                f"{str(path)!r} must hold a tensor (torch.save(tensor, path)) or a dict with a "
+                f"tensor under 'x', got {type(value).__name__}"
+            )
+        return value.detach().cpu().numpy()
+    # CSV: numbers separated by commas, one example per row; a non-numeric first row is a header.
+    with path.open(encoding="utf-8") as handle:
+        first = handle.readline()
+    try:
+        [float(cell) for cell in first.strip().split(",")]
+        skip = 0
+    except ValueError:
+        skip = 1
+    return np.loadtxt(path, delimiter=",", skiprows=skip, dtype=np.float64, ndmin=2)
+
+
+def load_array_file(path: str | Path, *, name: str = "data") -> torch.Tensor:
+    """One's own data set from a file, as a checked float32 tensor of shape ``(N, D)``.
+
+    Reads ``.npy`` (one array), ``.npz`` (the array ``x``, or its only array), ``.pt`` (a tensor,
+    or a dict with a tensor under ``x``; loaded with ``weights_only=True``) or ``.csv`` (comma-
+    separated numbers, one example per row, an optional header row).  Rows are examples; an
+    array of shape ``(N, ...)`` is flattened to ``(N, D)``.  ``uint8`` arrays (images in 0..255)
+    are divided by 255; other numbers are kept as they are (a Bernoulli decoder then needs
+    exactly 0/1 values, which :class:`elbo_book.models.VAE` checks).
+
+    Args:
+        path: the file.
+        name: what to call the data in error messages.
+
+    Returns:
+        A float32 CPU tensor of shape ``(N, D)``, N ≥ 1, every value finite.
+
+    Raises:
+        FileNotFoundError: there is no file at ``path``.
+        ValueError: an unknown suffix, an unreadable file, a 1-D or empty array, non-numeric
+            values, or NaN/inf.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in ARRAY_SUFFIXES:
+        raise ValueError(
+            f"{name} file {str(path)!r} must end in one of {', '.join(ARRAY_SUFFIXES)}"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"no {name} file at {str(path)!r}")
+    try:
+        array = _read_array(path)
+    except Exception as error:  # NumPy and torch raise many kinds (UnpicklingError, EOFError...)
+        if isinstance(error, ValueError) and str(error).startswith(repr(str(path))):
+            raise
+        raise ValueError(
+            f"{name} file {str(path)!r} is not a readable {path.suffix} array: {error}"
+        ) from error
+    if array.dtype == np.bool_:
+        array = array.astype(np.float32)
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"{name} in {str(path)!r} must be numbers, got dtype {array.dtype}")
+    if array.ndim < 2:
+        raise ValueError(
+            f"{name} in {str(path)!r} must have shape (N, D) (one example per row) or (N, ...), "
+            f"got shape {array.shape}; reshape a single example to (1, D) or scalars to (N, 1)"
+        )
+    if array.shape[0] == 0 or array[0].size == 0:
+        raise ValueError(f"{name} in {str(path)!r} has no examples (shape {array.shape})")
+    scaled = array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array
+    flat = np.ascontiguousarray(scaled.reshape(array.shape[0], -1), dtype=np.float32)
+    if not np.isfinite(flat).all():
+        raise ValueError(
+            f"{name} in {str(path)!r} must be finite: it contains NaN or inf (or values beyond "
+            "float32's range)"
+        )
+    return torch.from_numpy(flat)

@@ -34,7 +34,7 @@ import torch
 from torch.distributions import Normal
 
 from elbo_book.models import VAE
-from elbo_book.validation import check_int, check_tensor
+from elbo_book.validation import check_generator, check_int, check_scale, check_tensor
 
 __all__ = [
     "MIGResult",
@@ -46,13 +46,11 @@ __all__ = [
 
 def _check_codes(loc: torch.Tensor, scale: torch.Tensor, factor_indices: torch.Tensor) -> None:
     check_tensor(loc, "loc", ndim=2)
-    check_tensor(scale, "scale", ndim=2)
+    check_scale(scale, "scale", ndim=2)
     if scale.shape != loc.shape:
         raise ValueError(
             f"scale must have the shape of loc {tuple(loc.shape)}, got {tuple(scale.shape)}"
         )
-    if not bool((scale > 0).all()):
-        raise ValueError("scale must be > 0 everywhere (standard deviations of q(z|x))")
     if (
         not isinstance(factor_indices, torch.Tensor)
         or factor_indices.is_floating_point()
@@ -74,15 +72,27 @@ def latent_factor_mutual_information(
     n_samples: int = 4,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """I(z_j; v_k) in nats for every latent coordinate j and factor k, shape ``(d, K)``.
+    """I(z_j; v_k) in nats for every latent coordinate j and factor k.
 
-    ``loc``, ``scale``: the encoder's μ_n, σ_n, shape ``(N, d)``; ``factor_indices``: the factor
-    values of each example as integers, shape ``(N, K)``.  Monte Carlo over ``n_samples`` draws
-    z ~ q(z|x_n) per example; q(z_j) and q(z_j | v_k) are exact mixtures over the N encoders.
-    Memory O(N² d) per draw; computed in float64.
+    Monte Carlo over ``n_samples`` draws z ~ q(z|x_n) per example; q(z_j) and q(z_j | v_k) are
+    exact mixtures over the N encoders.  Memory O(N² d) per draw; computed in float64.
+
+    Args:
+        loc: the encoder means μ_n, shape ``(N, d)``.
+        scale: the encoder standard deviations σ_n, shape ``(N, d)``.
+        factor_indices: each example's factor values as integers, shape ``(N, K)``.
+        n_samples: draws per example, ≥ 1.
+        generator: a ``torch.Generator``, or None for torch's global one.
+
+    Returns:
+        A float64 tensor of shape ``(d, K)``.
+
+    Raises:
+        ValueError: a bad argument.
     """
     _check_codes(loc, scale, factor_indices)
     n_samples = check_int(n_samples, "n_samples")
+    check_generator(generator)
     loc, scale = loc.double(), scale.double()
     n, d = loc.shape
     components = Normal(loc.unsqueeze(0), scale.unsqueeze(0))  # q(z_j | x_m) at [·, m, j]
@@ -109,8 +119,14 @@ def latent_factor_mutual_information(
 
 @dataclass(frozen=True)
 class MIGResult:
-    """The MIG (``score``), its value for each factor, the matrix I(z_j; v_k) (nats, ``(d, K)``)
-    and the factor entropies ℍ(v_k) (nats, ``(K,)``)."""
+    """The mutual information gap and its parts.
+
+    Attributes:
+        score: the MIG, averaged over factors.
+        per_factor: the normalised gap of each factor.
+        mutual_information: the matrix I(z_j; v_k) in nats, shape ``(d, K)``.
+        factor_entropy: the factor entropies ℍ(v_k) in nats, shape ``(K,)``.
+    """
 
     score: float
     per_factor: tuple[float, ...]
@@ -134,8 +150,18 @@ def mutual_information_gap(
 ) -> MIGResult:
     """MIG = (1/K) Σ_k [I(z_{j⁽¹⁾}; v_k) − I(z_{j⁽²⁾}; v_k)] / ℍ(v_k) (Chen et al. 2018).
 
-    Arguments as in :func:`latent_factor_mutual_information`; needs d ≥ 2 latent coordinates and
-    factors that each take at least two values (ℍ(v_k) > 0).
+    Args:
+        loc: the encoder means, shape ``(N, d)`` with d ≥ 2.
+        scale: the encoder standard deviations, shape ``(N, d)``.
+        factor_indices: integer factor values, shape ``(N, K)``; each factor takes ≥ 2 values.
+        n_samples: draws per example, ≥ 1.
+        generator: a ``torch.Generator``, or None for torch's global one.
+
+    Returns:
+        The :class:`MIGResult`.
+
+    Raises:
+        ValueError: a bad argument, d < 2, or a constant factor.
     """
     _check_codes(loc, scale, factor_indices)
     if loc.shape[1] < 2:
@@ -163,9 +189,19 @@ def mutual_information_gap(
 def latent_traversals(model: VAE, anchor: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Decoder means E[x | z] for z = anchor with coordinate j replaced by each of ``values``.
 
-    ``anchor`` has shape ``(d,)`` and ``values`` shape ``(V,)``; returns ``(d, V, data_dim)``:
-    row j is the traversal of latent axis j.
+    Args:
+        model: the :class:`~elbo_book.models.VAE`.
+        anchor: the starting latent point, shape ``(d,)``.
+        values: the values each coordinate takes in turn, shape ``(V,)``.
+
+    Returns:
+        A tensor of shape ``(d, V, data_dim)``, whose row j is the traversal of latent axis j.
+
+    Raises:
+        ValueError: another model, or malformed tensors.
     """
+    if not isinstance(model, VAE):
+        raise ValueError(f"model must be an elbo_book VAE, got {type(model).__name__}")
     check_tensor(anchor, "anchor", ndim=1, last_dim=model.latent_dim)
     check_tensor(values, "values", ndim=1)
     d, count = anchor.shape[0], values.shape[0]

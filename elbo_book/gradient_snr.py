@@ -57,13 +57,28 @@ def gradient_draws(
 ) -> torch.Tensor:
     """Call the stochastic ``loss_fn`` ``n_draws`` times; stack ∇ loss w.r.t. ``params`` flattened.
 
-    Returns a tensor of shape ``(R, P)`` with R = ``n_draws`` and P the total number of entries
-    of ``params``.  A parameter the loss does not depend on contributes zeros.
+    A parameter the loss does not depend on contributes zeros.
+
+    Args:
+        loss_fn: a function of no arguments returning a scalar loss tensor (fresh noise each call).
+        params: the tensors (requiring gradients) to differentiate with respect to.
+        n_draws: the number R of draws, ≥ 2.
+
+    Returns:
+        A tensor of shape ``(R, P)``, P the total number of entries of ``params``.
+
+    Raises:
+        ValueError: ``n_draws`` < 2, ``params`` empty or not requiring gradients, or a loss that
+            is not a scalar tensor.
     """
     check_int(n_draws, "n_draws", minimum=2)
+    if not isinstance(params, list | tuple):
+        raise ValueError(f"params must be a sequence of tensors, got {type(params).__name__}")
     params = list(params)
     if not params:
         raise ValueError("params must contain at least one parameter")
+    if not all(isinstance(p, torch.Tensor) and p.requires_grad for p in params):
+        raise ValueError("params must be tensors that require gradients (e.g. nn.Parameters)")
     draws = []
     for _ in range(n_draws):
         loss = loss_fn()
@@ -84,8 +99,16 @@ def gradient_draws(
 def signal_to_noise(draws: torch.Tensor, reduction: SNRReduction = "none") -> torch.Tensor:
     """SNR_j = abs(mean_r Δ_rj) / sd_r Δ_rj for draws of shape ``(R, P)``, R ≥ 2.
 
-    ``reduction="none"`` returns the P values (NaN where sd = 0); ``"mean"`` and ``"median"``
-    summarise the defined ones (NaN if none is defined).
+    Args:
+        draws: finite gradient draws, shape ``(R, P)``.
+        reduction: ``"none"`` (the P values, NaN where sd = 0 — documented, not an error),
+            ``"mean"`` or ``"median"`` (over the defined values; NaN if none is defined).
+
+    Returns:
+        A float64 tensor of shape ``(P,)`` or a 0-d one.
+
+    Raises:
+        ValueError: malformed ``draws``, fewer than 2 rows, or an unknown reduction.
     """
     check_tensor(draws, "draws", ndim=2)
     check_choice(reduction, "reduction", ("none", "mean", "median"))
@@ -106,13 +129,28 @@ def _summarise(snr: torch.Tensor, reduction: Literal["mean", "median"]) -> torch
 
 @dataclass(frozen=True)
 class GradientSNR:
-    """Per-coordinate SNR (NaN where undefined) of the encoder's (φ) and decoder's (θ) gradients."""
+    """Per-coordinate SNR (NaN where undefined) of the encoder's (φ) and decoder's (θ) gradients.
+
+    Attributes:
+        encoder: the encoder parameters' SNR, one value per coordinate.
+        decoder: the decoder parameters' SNR, one value per coordinate.
+    """
 
     encoder: torch.Tensor
     decoder: torch.Tensor
 
     def summary(self, reduction: Literal["mean", "median"] = "median") -> tuple[float, float]:
-        """(encoder, decoder) SNR summarised over coordinates with a defined SNR."""
+        """(encoder, decoder) SNR summarised over coordinates with a defined SNR.
+
+        Args:
+            reduction: ``"mean"`` or ``"median"``.
+
+        Returns:
+            Two floats (NaN where no coordinate has a defined SNR).
+
+        Raises:
+            ValueError: an unknown reduction.
+        """
         check_choice(reduction, "reduction", ("mean", "median"))
         encoder = _summarise(self.encoder, reduction)
         return float(encoder), float(_summarise(self.decoder, reduction))
@@ -125,6 +163,15 @@ class LinearGaussianModel(nn.Module):
     φ = (A, b) and a fixed σ_q (2/3 in the paper, wider than the exact posterior's 1/2, so
     the importance weights have finite variance).  The exact posterior is N((θ + x)/2, I/2) and
     the evidence is x ~ N(θ, 2 I).  ``encoder`` holds φ and ``decoder`` holds θ, as in a VAE.
+
+    Args:
+        theta: the prior mean θ, shape ``(D,)``.
+        weight: the encoder matrix A, shape ``(D, D)``.
+        bias: the encoder offset b, shape ``(D,)``.
+        q_variance: the encoder variance σ_q² > 0.
+
+    Raises:
+        ValueError: malformed tensors or a non-positive variance.
     """
 
     def __init__(
@@ -151,22 +198,56 @@ class LinearGaussianModel(nn.Module):
         )
 
     def prior(self) -> Independent:
-        """p_θ(z) = N(θ, I)."""
+        """p_θ(z) = N(θ, I).
+
+        Returns:
+            The prior, event shape ``(D,)``.
+        """
         theta = self.decoder["theta"]
         return Independent(Normal(theta, torch.ones_like(theta)), 1)
 
     def likelihood(self, z: torch.Tensor) -> Independent:
-        """p(x|z) = N(z, I)."""
+        """p(x|z) = N(z, I).
+
+        Args:
+            z: latents of shape ``(..., D)``.
+
+        Returns:
+            The likelihood, batch shape ``z.shape[:-1]``.
+
+        Raises:
+            ValueError: ``z`` is not a floating tensor of that shape.
+        """
         return Independent(Normal(z, torch.ones_like(z)), 1)
 
     def encode(self, x: torch.Tensor) -> Independent:
-        """q_φ(z|x) = N(A x + b, σ_q² I)."""
+        """q_φ(z|x) = N(A x + b, σ_q² I).
+
+        Args:
+            x: data of shape ``(..., D)``.
+
+        Returns:
+            q(z|x), batch shape ``x.shape[:-1]``.
+
+        Raises:
+            ValueError: ``x`` is not a finite floating tensor of that shape.
+        """
         check_tensor(x, "x", min_ndim=1, last_dim=self.decoder["theta"].shape[0])
         loc = x @ self.encoder["weight"].T + self.encoder["bias"]
         return diagonal_gaussian(loc, torch.full_like(loc, self.q_scale))
 
     def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
-        """log p_θ(x) = log N(x; θ, 2 I)."""
+        """log p_θ(x) = log N(x; θ, 2 I).
+
+        Args:
+            x: data of shape ``(..., D)``.
+
+        Returns:
+            Shape ``x.shape[:-1]``.
+
+        Raises:
+            ValueError: ``x`` is not a finite floating tensor of that shape.
+        """
         theta = self.decoder["theta"]
         return Independent(Normal(theta, torch.full_like(theta, 2.0**0.5)), 1).log_prob(x)
 
@@ -183,7 +264,20 @@ def iwae_gradient_snr(
 
     Encoder (φ) parameters are ``model.encoder``'s, decoder (θ) parameters ``model.decoder``'s.
     Each of the R = ``n_draws`` gradient draws uses fresh z's from the global torch RNG (seed it
-    first).  ``estimator`` is passed to :func:`elbo_book.importance.iwae_loss`.
+    first).
+
+    Args:
+        model: a :class:`~elbo_book.models.VAE` or a :class:`LinearGaussianModel`.
+        x: data of shape ``(B, D)``.
+        n_samples: importance draws K, ≥ 1.
+        n_draws: gradient draws R, ≥ 2.
+        estimator: ``"standard"`` or ``"dreg"``, passed to :func:`elbo_book.importance.iwae_loss`.
+
+    Returns:
+        The :class:`GradientSNR` (NaN where a coordinate's draws are all equal).
+
+    Raises:
+        ValueError: a bad argument.
     """
     if not isinstance(model, VAE | LinearGaussianModel):
         raise ValueError(

@@ -28,7 +28,7 @@ import torch
 
 from elbo_book.models import LatentVariableModel, diagonal_gaussian
 from elbo_book.toy_models import ConjugateGaussian
-from elbo_book.validation import check_choice, check_int, check_tensor
+from elbo_book.validation import check_choice, check_int, check_scale, check_tensor
 
 __all__ = ["exact_mean_gradient", "reparameterised_gradient", "score_function_gradient"]
 
@@ -47,7 +47,7 @@ def _prepare(
         raise ValueError("model must provide prior() and likelihood(z)")
     check_tensor(x, "x", min_ndim=1)
     check_tensor(loc, "loc", min_ndim=1)
-    check_tensor(scale, "scale", min_ndim=1)
+    check_scale(scale, "scale", min_ndim=1)
     if loc.shape != scale.shape:
         raise ValueError(
             f"loc and scale must have the same shape, got {loc.shape} and {scale.shape}"
@@ -56,8 +56,6 @@ def _prepare(
         raise ValueError(
             f"loc's batch shape {tuple(loc.shape[:-1])} must equal x's {tuple(x.shape[:-1])}"
         )
-    if not bool((scale > 0).all()):
-        raise ValueError("scale must be > 0 everywhere")
     check_int(n_samples, "n_samples")
     check_int(n_estimates, "n_estimates")
     loc_rep = loc.detach().expand(n_estimates, *loc.shape).clone().requires_grad_(True)
@@ -80,9 +78,22 @@ def reparameterised_gradient(
     n_samples: int = 1,
     n_estimates: int = 1,
 ) -> torch.Tensor:
-    """(1/L) Σ_l ∇_μ f(μ + σ ⊙ ε_l), ``n_estimates`` = R times: shape ``(R, *loc.shape)``.
+    """(1/L) Σ_l ∇_μ f(μ + σ ⊙ ε_l), computed ``n_estimates`` = R times independently.
 
-    ``loc`` and ``scale`` have shape ``(*batch, latent_dim)`` matching ``x``'s batch.
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(*batch, D)``.
+        loc: the means μ of q, shape ``(*batch, latent_dim)``.
+        scale: the standard deviations σ of q, the shape of ``loc``, each ≥
+            :data:`elbo_book.validation.MIN_SCALE`.
+        n_samples: draws L per estimate, ≥ 1.
+        n_estimates: independent estimates R, ≥ 1.
+
+    Returns:
+        The estimates, shape ``(R, *loc.shape)``.
+
+    Raises:
+        ValueError: a bad argument.
     """
     loc_rep, scale_rep = _prepare(model, x, loc, scale, n_samples, n_estimates)
     q = diagonal_gaussian(loc_rep, scale_rep)
@@ -102,11 +113,27 @@ def score_function_gradient(
     n_estimates: int = 1,
     baseline: Baseline = "none",
 ) -> torch.Tensor:
-    """(1/L) Σ_l (f(z_l) − b_l) ∇_μ log q(z_l), z_l ~ q: shape ``(R, *loc.shape)``.
+    """(1/L) Σ_l (f(z_l) − b_l) ∇_μ log q(z_l), z_l ~ q, computed R times independently.
 
     ``baseline="none"`` uses b_l = 0; ``"leave_one_out"`` uses b_l = mean_{j≠l} f(z_j).
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(*batch, D)``.
+        loc: the means μ of q, shape ``(*batch, latent_dim)``.
+        scale: the standard deviations σ of q, the shape of ``loc``.
+        n_samples: draws L per estimate, ≥ 1 (≥ 2 for the leave-one-out baseline).
+        n_estimates: independent estimates R, ≥ 1.
+        baseline: ``"none"`` or ``"leave_one_out"``.
+
+    Returns:
+        The estimates, shape ``(R, *loc.shape)``.
+
+    Raises:
+        ValueError: a bad argument.
     """
     check_choice(baseline, "baseline", ("none", "leave_one_out"))
+    n_samples = check_int(n_samples, "n_samples")
     if baseline == "leave_one_out" and n_samples < 2:
         raise ValueError(f"baseline='leave_one_out' needs n_samples >= 2, got {n_samples}")
     loc_rep, scale_rep = _prepare(model, x, loc, scale, n_samples, n_estimates)
@@ -125,15 +152,31 @@ def score_function_gradient(
 def exact_mean_gradient(
     model: ConjugateGaussian, x: torch.Tensor, loc: torch.Tensor
 ) -> torch.Tensor:
-    """Exact ∇_μ ELBO for the conjugate Gaussian model, shape ``loc.shape``.
+    """Exact ∇_μ ELBO for the conjugate Gaussian model.
 
     ∇_μ ELBO = E_q[∇_z log p(x, z)] (the entropy of q does not depend on μ), and log p(x, z) is
     quadratic in z, so its gradient is linear and the expectation is the gradient at z = μ —
     whatever σ is.
+
+    Args:
+        model: a :class:`~elbo_book.toy_models.ConjugateGaussian`.
+        x: data of shape ``(*batch, D)``.
+        loc: the means μ, shape ``(*batch, 1)``.
+
+    Returns:
+        The gradient, shape ``loc.shape``.
+
+    Raises:
+        ValueError: another model, or malformed tensors.
     """
     if not isinstance(model, ConjugateGaussian):
         raise ValueError("exact_mean_gradient is exact only for ConjugateGaussian models")
     check_tensor(loc, "loc", min_ndim=1, last_dim=1)
+    check_tensor(x, "x", min_ndim=1, last_dim=model.data_dim)
+    if loc.shape[:-1] != x.shape[:-1]:
+        raise ValueError(
+            f"loc's batch shape {tuple(loc.shape[:-1])} must equal x's {tuple(x.shape[:-1])}"
+        )
     z = loc.detach().clone().requires_grad_(True)
     log_joint = model.likelihood(z).log_prob(x) + model.prior().log_prob(z)
     (grad,) = torch.autograd.grad(log_joint.sum(), z)

@@ -19,7 +19,7 @@ Public API:
 
 - :func:`log_mean_exp` — log (1/K) Σ_k exp(a_k) along a dimension, stably.
 - :func:`log_importance_weights` — log w_k for K draws, shape ``(K, *batch)``.
-- :func:`iwae_bound` — the K-sample bound, in chunks of draws.
+- :func:`iwae_bound` — the K-sample bound, in chunks of draws (bounded memory by default).
 - :func:`log_evidence_estimate` — the importance-sampled log p(x) without gradients, in bounded
   memory (K = 5000 by default).
 - :func:`iwae_loss` — −L_K with the standard or the DReG gradient.
@@ -32,12 +32,22 @@ from typing import Literal
 
 import torch
 from torch.distributions import Distribution, Independent, Normal
+from tqdm import tqdm
 
 from elbo_book.models import LatentVariableModel
 from elbo_book.objectives import encode_or_check
-from elbo_book.validation import Reduction, check_choice, check_int, check_reduction, reduce
+from elbo_book.validation import (
+    Reduction,
+    check_bool,
+    check_choice,
+    check_int,
+    check_reduction,
+    check_tensor,
+    reduce,
+)
 
 __all__ = [
+    "DEFAULT_PAIRS_PER_CHUNK",
     "iwae_bound",
     "iwae_loss",
     "log_evidence_estimate",
@@ -46,8 +56,29 @@ __all__ = [
 ]
 
 
+#: Default number of (draw, example) pairs per chunk in :func:`iwae_bound`: each pair holds one
+#: decoder pass, so memory stays at tens of MB for the book's models whatever K is.
+DEFAULT_PAIRS_PER_CHUNK = 2**16
+
+
 def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """log((1/K) Σ_k exp(values_k)) along ``dim`` (K = its size), via ``torch.logsumexp``."""
+    """log((1/K) Σ_k exp(values_k)) along ``dim`` (K = its size), via ``torch.logsumexp``.
+
+    Args:
+        values: a floating-point tensor (``-inf`` entries allowed: weights of zero).
+        dim: the dimension to average over, ``-values.dim() <= dim < values.dim()``.
+
+    Returns:
+        The tensor with ``dim`` removed.
+
+    Raises:
+        ValueError: ``values`` is not a floating tensor with at least one dimension, contains
+            NaN or +inf, ``dim`` is out of range, or the dimension is empty.
+    """
+    check_tensor(values, "values", min_ndim=1, finite=False)
+    if bool((torch.isnan(values) | (values == math.inf)).any()):
+        raise ValueError("values must not contain NaN or +inf (-inf, a zero weight, is allowed)")
+    dim = check_int(dim, "dim", minimum=-values.dim(), maximum=values.dim() - 1)
     if values.shape[dim] == 0:
         raise ValueError("log_mean_exp needs at least one value along dim")
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
@@ -66,7 +97,20 @@ def log_importance_weights(
     *,
     n_samples: int = 1,
 ) -> torch.Tensor:
-    """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for z_k ~ q, shape ``(K, *batch)``."""
+    """log w_k = log p(x|z_k) + log p(z_k) − log q(z_k|x) for z_k ~ q, shape ``(K, *batch)``.
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: the proposal q(z|x) (batch shape ``x.shape[:-1]``), or None for ``model.encode(x)``.
+        n_samples: the number K of draws, ≥ 1.
+
+    Returns:
+        The log-weights, shape ``(K, *x.shape[:-1])``.
+
+    Raises:
+        ValueError: a bad argument.
+    """
     check_int(n_samples, "n_samples")
     q = encode_or_check(model, x, q)
     shape = torch.Size([n_samples])
@@ -85,16 +129,49 @@ def iwae_bound(
 ) -> torch.Tensor:
     """log (1/K) Σ_k w_k, a single-draw estimate of L_K(x), per example then reduced.
 
-    Draws are processed ``chunk_size`` at a time (all at once when None) and combined with a
-    running log-sum-exp; without gradient tracking (``torch.no_grad()``) memory then grows with
-    ``chunk_size``, not with K.  With gradients, autograd keeps every chunk's graph.
+    Draws are processed ``chunk_size`` at a time and combined with a running log-sum-exp;
+    without gradient tracking (``torch.no_grad()``) memory then grows with ``chunk_size``, not
+    with K.  With gradients, autograd keeps every chunk's graph.
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: the proposal q(z|x), or None for ``model.encode(x)``.
+        n_samples: the number K of draws, ≥ 1.
+        chunk_size: draws per chunk, ≥ 1; None picks one so that a chunk holds at most
+            :data:`DEFAULT_PAIRS_PER_CHUNK` (draw, example) pairs.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the examples.
+
+    Returns:
+        The reduced bound (0-d) or per-example values (``x.shape[:-1]``).
+
+    Raises:
+        ValueError: a bad argument.
     """
+    return _iwae_bound(model, x, q, n_samples, chunk_size, reduction, progress=False)
+
+
+def _iwae_bound(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution | None,
+    n_samples: int,
+    chunk_size: int | None,
+    reduction: Reduction,
+    *,
+    progress: bool,
+) -> torch.Tensor:
     check_reduction(reduction)
-    check_int(n_samples, "n_samples")
-    chunk = n_samples if chunk_size is None else check_int(chunk_size, "chunk_size")
+    n_samples = check_int(n_samples, "n_samples")
     q = encode_or_check(model, x, q)
+    if chunk_size is None:
+        examples = max(1, math.prod(q.batch_shape))
+        chunk = max(1, min(n_samples, DEFAULT_PAIRS_PER_CHUNK // examples))
+    else:
+        chunk = check_int(chunk_size, "chunk_size")
     total: torch.Tensor | None = None
     done = 0
+    bar = tqdm(total=n_samples, disable=not progress, desc="log p(x)", unit="draw")
     while done < n_samples:
         size = min(chunk, n_samples - done)
         shape = torch.Size([size])
@@ -102,6 +179,8 @@ def iwae_bound(
         part = torch.logsumexp(_log_weights(model, x, z, q), dim=0)
         total = part if total is None else torch.logaddexp(total, part)
         done += size
+        bar.update(size)
+    bar.close()
     assert total is not None
     return reduce(total - math.log(n_samples), reduction)
 
@@ -114,16 +193,32 @@ def log_evidence_estimate(
     n_samples: int = 5000,
     chunk_size: int = 500,
     reduction: Reduction = "none",
+    progress: bool = False,
 ) -> torch.Tensor:
     """Importance-sampled log p(x) ≈ log (1/K) Σ_k w_k with q as proposal, no gradients.
 
     A stochastic lower bound in expectation (Jensen) that tends to log p(x) as K grows; memory
-    is bounded by ``chunk_size`` draws at a time.
+    is bounded by ``chunk_size`` draws at a time.  Its ``reduction`` defaults to ``"none"``
+    (per-example estimates), unlike the objectives, because it is an evaluation tool.
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: the proposal q(z|x), or None for ``model.encode(x)``.
+        n_samples: the number K of draws, ≥ 1.
+        chunk_size: draws per chunk, ≥ 1.
+        reduction: ``"none"`` (default), ``"mean"`` or ``"sum"`` over the examples.
+        progress: whether to show a progress bar over the draws.
+
+    Returns:
+        Per-example estimates (``x.shape[:-1]``) or their mean or sum (0-d).
+
+    Raises:
+        ValueError: a bad argument.
     """
+    progress = check_bool(progress, "progress")
     with torch.no_grad():
-        return iwae_bound(
-            model, x, q, n_samples=n_samples, chunk_size=chunk_size, reduction=reduction
-        )
+        return _iwae_bound(model, x, q, n_samples, chunk_size, reduction, progress=progress)
 
 
 def _detached_gaussian(q: Distribution) -> Independent:
@@ -153,6 +248,20 @@ def iwae_loss(
     ``estimator="standard"``: autograd through the log-sum-exp (Burda et al. 2016).
     ``estimator="dreg"``: the doubly reparameterised gradient (Tucker et al. 2019), see the
     module docstring; needs a diagonal Gaussian q.
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: the reparameterisable q(z|x), or None for ``model.encode(x)``.
+        n_samples: the number K of draws, ≥ 1 (all in one pass: the gradient needs them).
+        estimator: ``"standard"`` or ``"dreg"``.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the examples.
+
+    Returns:
+        The loss, reduced (0-d) or per example.
+
+    Raises:
+        ValueError: a bad argument, or a q without ``rsample`` (or not Gaussian for DReG).
     """
     check_reduction(reduction)
     check_int(n_samples, "n_samples")

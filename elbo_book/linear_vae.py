@@ -40,7 +40,15 @@ from torch import nn
 from torch.distributions import Independent, Normal
 
 from elbo_book.objectives import beta_elbo
-from elbo_book.validation import check_int, check_nonnegative, check_positive, check_tensor
+from elbo_book.validation import (
+    MIN_SCALE,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_real,
+    check_seed,
+    check_tensor,
+)
 
 __all__ = [
     "LinearGaussianVAE",
@@ -56,8 +64,13 @@ __all__ = [
 
 
 def symbolic_beta_objective() -> tuple[sympy.Expr, dict[str, sympy.Symbol]]:
-    """J_β(w, a, s²) of the module docstring, with symbols ``w, a`` (real) and
-    ``s2, v, sigma2, beta, tau2`` (positive), returned in a dict keyed by those names."""
+    """J_β(w, a, s²) of the module docstring as a SymPy expression.
+
+    Returns:
+        The pair ``(objective, symbols)``, the expression and a dict of its symbols keyed
+        ``"w"``, ``"a"`` (real) and ``"s2"``, ``"v"``, ``"sigma2"``, ``"beta"``, ``"tau2"``
+        (positive).
+    """
     w, a = sympy.symbols("w a", real=True)
     s2 = sympy.Symbol("s^2", positive=True)
     v = sympy.Symbol("v", positive=True)
@@ -77,6 +90,9 @@ def stationary_points() -> list[dict[sympy.Symbol, sympy.Expr]]:
 
     There are three: the collapsed point w = a = 0, s² = τ², and the pair ±w with
     w² = (v − βσ²)/τ², which is real only when v ≥ βσ².
+
+    Returns:
+        One dict per solution, mapping the symbols w, a, s² to expressions.
     """
     objective, sym = symbolic_beta_objective()
     unknowns = [sym["w"], sym["a"], sym["s2"]]
@@ -86,7 +102,16 @@ def stationary_points() -> list[dict[sympy.Symbol, sympy.Expr]]:
 
 @dataclass(frozen=True)
 class LinearVAEOptimum:
-    """Maximiser (w ≥ 0 of the ± pair) of J_β and its rate and distortion (nats per example)."""
+    """Maximiser (w ≥ 0 of the ± pair) of J_β and its rate and distortion (nats per example).
+
+    Attributes:
+        w: the decoder weight.
+        a: the encoder weight.
+        s2: the encoder variance s².
+        rate: KL(q(z|x) ‖ p(z)) averaged over the data.
+        distortion: −E[log p(x|z)] averaged over the data.
+        collapsed: whether w = 0 (posterior collapse).
+    """
 
     w: float
     a: float
@@ -106,7 +131,20 @@ def _check_setting(v: float, sigma2: float, beta: float, prior_var: float) -> No
 def closed_form_optimum(
     v: float, sigma2: float, beta: float, prior_var: float = 1.0
 ) -> LinearVAEOptimum:
-    """The maximiser of J_β (module docstring): collapsed exactly when v ≤ βσ²."""
+    """The maximiser of J_β (module docstring): collapsed exactly when v ≤ βσ².
+
+    Args:
+        v: the data variance E[x²] > 0.
+        sigma2: the decoder variance σ² > 0.
+        beta: the KL weight β > 0.
+        prior_var: the prior variance τ² > 0.
+
+    Returns:
+        The :class:`LinearVAEOptimum`.
+
+    Raises:
+        ValueError: an argument is not a finite positive number.
+    """
     _check_setting(v, sigma2, beta, prior_var)
     if v <= beta * sigma2:
         distortion = 0.5 * math.log(2 * math.pi * sigma2) + v / (2 * sigma2)
@@ -132,9 +170,26 @@ def population_objective(
     beta: float,
     prior_var: float = 1.0,
 ) -> float:
-    """J_β(w, a, s²) = −distortion − β · rate, in closed form (module docstring)."""
+    """J_β(w, a, s²) = −distortion − β · rate, in closed form (module docstring).
+
+    Args:
+        w: the decoder weight (finite).
+        a: the encoder weight (finite).
+        s2: the encoder variance s² > 0.
+        v: the data variance E[x²] > 0.
+        sigma2: the decoder variance σ² > 0.
+        beta: the KL weight β > 0.
+        prior_var: the prior variance τ² > 0.
+
+    Returns:
+        J_β in nats per example.
+
+    Raises:
+        ValueError: an argument is not a finite number in its range.
+    """
     _check_setting(v, sigma2, beta, prior_var)
-    check_positive(s2, "s2 (the encoder variance)")
+    w, a = check_real(w, "w"), check_real(a, "a")
+    s2 = check_positive(s2, "s2 (the encoder variance)")
     distortion = 0.5 * math.log(2 * math.pi * sigma2) + ((1 - w * a) ** 2 * v + w**2 * s2) / (
         2 * sigma2
     )
@@ -148,8 +203,21 @@ def expected_log_evidence(w: float, *, v: float, sigma2: float, prior_var: float
         −½ log 2π(w²τ² + σ²) − v / (2(w²τ² + σ²)),
 
     the quantity every β-objective with β ≥ 1 stays below.
+
+    Args:
+        w: the decoder weight (finite).
+        v: the data variance E[x²] > 0.
+        sigma2: the decoder variance σ² > 0.
+        prior_var: the prior variance τ² > 0.
+
+    Returns:
+        The expected log-evidence in nats per example.
+
+    Raises:
+        ValueError: an argument is not a finite number in its range.
     """
     _check_setting(v, sigma2, 1.0, prior_var)
+    w = check_real(w, "w")
     model_var = w**2 * prior_var + sigma2
     return -0.5 * math.log(2 * math.pi * model_var) - v / (2 * model_var)
 
@@ -161,8 +229,18 @@ def isotropic_gaussian_kl(
 
         ½ [d s_q²/s_p² + ‖μ_q − μ_p‖²/s_p² − d + d log(s_p²/s_q²)].
 
-    ``mu_q``, ``mu_p`` have shape ``(..., d)``; ``var_q``, ``var_p`` (the scalar variances s²)
-    have shape ``(...)`` or broadcast to it.  Returns one KL per batch element, shape ``(...)``.
+    Args:
+        mu_q: the means of q, shape ``(..., d)``.
+        var_q: the scalar variances s_q² > 0, shape ``(...)`` or broadcastable to it.
+        mu_p: the means of p, shape ``(..., d)``.
+        var_p: the scalar variances s_p² > 0, shape ``(...)`` or broadcastable to it.
+
+    Returns:
+        One KL per batch element, shape ``(...)``.
+
+    Raises:
+        ValueError: a tensor is not finite floating point, a variance is not positive, or the
+            dimensions d differ.
     """
     check_tensor(mu_q, "mu_q", min_ndim=1)
     check_tensor(mu_p, "mu_p", min_ndim=1)
@@ -186,35 +264,84 @@ class LinearGaussianVAE(nn.Module):
     Learnable: ``w``, ``a`` and ``log_s2`` = log s².  It satisfies
     :class:`elbo_book.models.LatentVariableModel` and has ``encode``, so the objectives in
     :mod:`elbo_book.objectives` apply; ``x`` and ``z`` have shape ``(..., 1)``.
+
+    Args:
+        sigma2: the decoder variance σ² ≥ MIN_SCALE² (10⁻²⁴).
+        prior_var: the prior variance τ² ≥ MIN_SCALE².
+        init_scale: the initial value (> 0) of ``w`` and ``a``.
+
+    Raises:
+        ValueError: an argument is not a finite positive number.
     """
 
     def __init__(self, sigma2: float, prior_var: float = 1.0, *, init_scale: float = 0.5) -> None:
         super().__init__()
         self.sigma2 = check_positive(sigma2, "sigma2")
         self.prior_var = check_positive(prior_var, "prior_var")
+        for name, variance in (("sigma2", self.sigma2), ("prior_var", self.prior_var)):
+            if variance < MIN_SCALE**2:
+                raise ValueError(
+                    f"{name} must be >= MIN_SCALE**2 = {MIN_SCALE**2:g}, got {variance}"
+                )
         init_scale = check_positive(init_scale, "init_scale")
         self.w = nn.Parameter(torch.tensor(init_scale))
         self.a = nn.Parameter(torch.tensor(init_scale))
         self.log_s2 = nn.Parameter(torch.tensor(0.0))
 
     def prior(self) -> Independent:
-        """p(z) = N(0, τ²)."""
+        """p(z) = N(0, τ²).
+
+        Returns:
+            The prior, event shape ``(1,)``.
+        """
         zero = torch.zeros(1, dtype=self.w.dtype)
         return Independent(Normal(zero, zero + math.sqrt(self.prior_var)), 1)
 
     def likelihood(self, z: torch.Tensor) -> Independent:
-        """p(x|z) = N(w z, σ²)."""
+        """p(x|z) = N(w z, σ²).
+
+        Args:
+            z: latents of shape ``(..., 1)``.
+
+        Returns:
+            The likelihood, batch shape ``z.shape[:-1]``, event shape ``(1,)``.
+
+        Raises:
+            ValueError: ``z`` is not a finite floating tensor of that shape.
+        """
         check_tensor(z, "z", min_ndim=1, last_dim=1)
         return Independent(Normal(self.w * z, math.sqrt(self.sigma2)), 1)
 
     def encode(self, x: torch.Tensor) -> Independent:
-        """q(z|x) = N(a x, s²)."""
+        """q(z|x) = N(a x, s²).
+
+        Args:
+            x: data of shape ``(..., 1)``.
+
+        Returns:
+            q(z|x), batch shape ``x.shape[:-1]``.
+
+        Raises:
+            ValueError: ``x`` is not a finite floating tensor of that shape.
+        """
         check_tensor(x, "x", min_ndim=1, last_dim=1)
         return Independent(Normal(self.a * x, torch.exp(0.5 * self.log_s2).expand_as(x)), 1)
 
     def optimum_view(self, v: float, beta: float) -> LinearVAEOptimum:
-        """The current parameters (sign-normalised so that w ≥ 0) with their rate and distortion
-        under data variance ``v``, in the same form as :func:`closed_form_optimum`."""
+        """The current parameters with their rate and distortion, as :func:`closed_form_optimum`.
+
+        The sign is normalised so that w ≥ 0; ``collapsed`` means abs(w) < 0.01.
+
+        Args:
+            v: the data variance E[x²] > 0.
+            beta: the KL weight β ≥ 0 (kept for symmetry with :func:`closed_form_optimum`).
+
+        Returns:
+            The :class:`LinearVAEOptimum` of the current parameters.
+
+        Raises:
+            ValueError: ``v`` or ``beta`` out of range.
+        """
         check_positive(v, "v")
         check_nonnegative(beta, "beta")
         sign = 1.0 if float(self.w.detach()) >= 0 else -1.0
@@ -238,15 +365,33 @@ def fit_linear_vae(
     n_samples: int = 8,
     seed: int = 0,
 ) -> LinearGaussianVAE:
-    """Train a :class:`LinearGaussianVAE` on ``x`` (shape ``(N, 1)``) by full-batch Adam on the
-    Monte Carlo β-objective (``beta_elbo`` with ``n_samples`` reparameterised draws), with the
-    learning rate decayed linearly to zero so that the iterate settles; seeded by ``seed``."""
+    """Train a :class:`LinearGaussianVAE` by full-batch Adam on the Monte Carlo β-objective.
+
+    ``beta_elbo`` with ``n_samples`` reparameterised draws, with the learning rate decayed
+    linearly to zero so that the iterate settles; seeded by ``seed``.
+
+    Args:
+        x: the data, shape ``(N, 1)``.
+        sigma2: the decoder variance σ² > 0.
+        beta: the KL weight β > 0.
+        prior_var: the prior variance τ² > 0.
+        steps: the number of Adam steps, ≥ 1.
+        lr: the initial learning rate, > 0.
+        n_samples: Monte Carlo draws per step, ≥ 1.
+        seed: the seed, an int in [0, 2**63).
+
+    Returns:
+        The trained model.
+
+    Raises:
+        ValueError: a bad argument.
+    """
     check_tensor(x, "x", ndim=2, last_dim=1)
     beta = check_positive(beta, "beta")
     steps = check_int(steps, "steps")
     lr = check_positive(lr, "lr")
     n_samples = check_int(n_samples, "n_samples")
-    check_int(seed, "seed", minimum=0)
+    seed = check_seed(seed)
     torch.manual_seed(seed)
     model = LinearGaussianVAE(sigma2, prior_var)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

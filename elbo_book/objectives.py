@@ -37,6 +37,7 @@ from torch.distributions import Distribution, kl_divergence
 from elbo_book.models import LatentVariableModel
 from elbo_book.validation import (
     Reduction,
+    check_bool,
     check_int,
     check_nonnegative,
     check_reduction,
@@ -56,7 +57,11 @@ __all__ = [
 
 
 class ELBOTerms(NamedTuple):
-    """The ELBO and its two terms: ``elbo = reconstruction − kl``."""
+    """The ELBO and its two terms, tensors in nats per example (a named tuple).
+
+    ``elbo`` = ``reconstruction`` − ``kl``, with ``reconstruction`` = E_q[log p(x|z)] and
+    ``kl`` = KL(q(z|x) ‖ p(z)).
+    """
 
     elbo: torch.Tensor
     reconstruction: torch.Tensor
@@ -69,6 +74,18 @@ def encode_or_check(
     """Return ``q`` (checked against ``x``'s batch shape), or ``model.encode(x)`` if None.
 
     ``x`` is checked here when ``q`` is given; ``model.encode`` checks it otherwise.
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)`` with at least one example.
+        q: a distribution with batch shape ``x.shape[:-1]``, or None.
+
+    Returns:
+        The variational distribution to use.
+
+    Raises:
+        ValueError: ``model`` lacks ``prior``/``likelihood`` (or ``encode`` when ``q`` is None),
+            ``x`` is malformed or empty, or ``q``'s batch shape does not match.
     """
     if not (
         callable(getattr(model, "prior", None)) and callable(getattr(model, "likelihood", None))
@@ -85,6 +102,8 @@ def encode_or_check(
             )
         return encode(x)
     check_tensor(x, "x", min_ndim=1)
+    if x.numel() == 0:
+        raise ValueError(f"x must contain at least one example, got shape {tuple(x.shape)}")
     if not isinstance(q, Distribution):
         raise ValueError(f"q must be a torch.distributions.Distribution, got {type(q).__name__}")
     if tuple(q.batch_shape) != tuple(x.shape[:-1]):
@@ -113,8 +132,23 @@ def elbo_terms(
     ``x`` has shape ``(..., data_dim)``; per-example values have shape ``x.shape[:-1]`` before
     the ``reduction`` (``"none"``, ``"mean"`` or ``"sum"`` over the batch).  ``n_samples=None``
     enumerates a finite-support q exactly (then the KL is analytic as well).
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: q(z|x) with batch shape ``x.shape[:-1]``, or None for ``model.encode(x)``.
+        n_samples: Monte Carlo draws ≥ 1, or None for exact enumeration.
+        analytic_kl: whether the KL is closed-form (True) or Monte Carlo (a bool).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch.
+
+    Returns:
+        :class:`ELBOTerms` of tensors (0-d, or ``x.shape[:-1]`` for ``"none"``).
+
+    Raises:
+        ValueError: a bad argument.
     """
     check_reduction(reduction)
+    analytic_kl = check_bool(analytic_kl, "analytic_kl")
     q = encode_or_check(model, x, q)
     if n_samples is not None:
         check_int(n_samples, "n_samples")
@@ -179,7 +213,22 @@ def elbo(
     analytic_kl: bool = True,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    """ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)) ≤ log p(x); see :func:`elbo_terms`."""
+    """ELBO(x) = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)) ≤ log p(x).
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: q(z|x), or None for ``model.encode(x)``.
+        n_samples: Monte Carlo draws ≥ 1, or None for exact enumeration.
+        analytic_kl: closed-form (True) or Monte Carlo KL.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch.
+
+    Returns:
+        The ELBO, reduced or per example.
+
+    Raises:
+        ValueError: a bad argument (see :func:`elbo_terms`).
+    """
     return elbo_terms(
         model, x, q, n_samples=n_samples, analytic_kl=analytic_kl, reduction=reduction
     ).elbo
@@ -195,7 +244,23 @@ def beta_elbo(
     analytic_kl: bool = True,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    """The β-objective E_q[log p(x|z)] − β · KL(q(z|x) ‖ p(z)), β ≥ 0 (Higgins et al. 2017)."""
+    """The β-objective E_q[log p(x|z)] − β · KL(q(z|x) ‖ p(z)), β ≥ 0 (Higgins et al. 2017).
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: q(z|x), or None for ``model.encode(x)``.
+        beta: the KL weight β ≥ 0.
+        n_samples: Monte Carlo draws ≥ 1, or None for exact enumeration.
+        analytic_kl: closed-form (True) or Monte Carlo KL.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch.
+
+    Returns:
+        The objective, reduced or per example.
+
+    Raises:
+        ValueError: a bad argument (see :func:`elbo_terms`).
+    """
     beta = check_nonnegative(beta, "beta")
     terms = elbo_terms(
         model, x, q, n_samples=n_samples, analytic_kl=analytic_kl, reduction=reduction
@@ -212,7 +277,22 @@ def rate(
     analytic_kl: bool = True,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    """The rate R = KL(q(z|x) ‖ p(z)), in nats per example (Alemi et al. 2018)."""
+    """The rate R = KL(q(z|x) ‖ p(z)), in nats per example (Alemi et al. 2018).
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: q(z|x), or None for ``model.encode(x)``.
+        n_samples: Monte Carlo draws ≥ 1 (used by a Monte Carlo KL), or None.
+        analytic_kl: closed-form (True) or Monte Carlo KL.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch.
+
+    Returns:
+        The rate, reduced or per example.
+
+    Raises:
+        ValueError: a bad argument (see :func:`elbo_terms`).
+    """
     return elbo_terms(
         model, x, q, n_samples=n_samples, analytic_kl=analytic_kl, reduction=reduction
     ).kl
@@ -226,5 +306,19 @@ def distortion(
     n_samples: int | None = 1,
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
-    """The distortion D = −E_q[log p(x|z)], in nats per example (Alemi et al. 2018)."""
+    """The distortion D = −E_q[log p(x|z)], in nats per example (Alemi et al. 2018).
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: q(z|x), or None for ``model.encode(x)``.
+        n_samples: Monte Carlo draws ≥ 1, or None for exact enumeration.
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch.
+
+    Returns:
+        The distortion, reduced or per example.
+
+    Raises:
+        ValueError: a bad argument (see :func:`elbo_terms`).
+    """
     return -elbo_terms(model, x, q, n_samples=n_samples, reduction=reduction).reconstruction

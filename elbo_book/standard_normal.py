@@ -35,6 +35,14 @@ class StandardNormal(Independent):
 
     Sampling, ``log_prob`` and ``entropy`` are PyTorch's; only ``kl_divergence(q, self)`` for a
     diagonal Gaussian q takes the closed form above.
+
+    Args:
+        dim: the dimension d ≥ 1.
+        dtype: the floating dtype (default: torch's default).
+        device: the device (default: CPU).
+
+    Raises:
+        ValueError: ``dim`` is not a positive integer.
     """
 
     def __init__(
@@ -57,7 +65,18 @@ class StandardNormal(Independent):
         batch_shape: torch.Size | list[int] | tuple[int, ...],
         _instance: StandardNormal | None = None,
     ) -> StandardNormal:
-        """The same distribution broadcast to ``batch_shape`` (as ``Independent.expand``)."""
+        """The same distribution broadcast to ``batch_shape`` (as ``Independent.expand``).
+
+        Args:
+            batch_shape: the new batch shape.
+
+        Returns:
+            A :class:`StandardNormal` with that batch shape.
+
+        Raises:
+            RuntimeError: ``batch_shape`` does not broadcast (torch's error, as for every
+                distribution's ``expand``).
+        """
         new = self._get_checked_instance(StandardNormal, _instance)
         return super().expand(batch_shape, _instance=new)
 

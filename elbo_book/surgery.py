@@ -38,9 +38,17 @@ from typing import Literal
 
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
+from tqdm import tqdm
 
 from elbo_book.models import LatentVariableModel
-from elbo_book.validation import check_choice, check_int, check_tensor
+from elbo_book.validation import (
+    check_bool,
+    check_choice,
+    check_generator,
+    check_int,
+    check_scale,
+    check_tensor,
+)
 
 __all__ = [
     "KLDecomposition",
@@ -57,24 +65,34 @@ __all__ = [
 Method = Literal["mws", "mss"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
+#: Bounds on the rounding error (nats) of the expanded quadratic form of
+#: :func:`log_aggregate_posterior`: above the first, float32/float16 inputs are computed in
+#: float64; above the second, float64 uses the direct form.
+_LOW_PRECISION_TOLERANCE = 1e-3
+_EXPANSION_TOLERANCE = 1e-6
 
 
 def _check_encoders(loc: torch.Tensor, scale: torch.Tensor) -> None:
     check_tensor(loc, "loc", ndim=2)
-    check_tensor(scale, "scale", ndim=2)
+    check_scale(scale, "scale", ndim=2)
     if loc.shape != scale.shape:
         raise ValueError(
             f"loc and scale must both have shape (N, latent_dim), got {tuple(loc.shape)} "
             f"and {tuple(scale.shape)}"
         )
-    if loc.shape[0] == 0:
-        raise ValueError("loc and scale must describe at least one encoder (N >= 1)")
-    if not bool((scale > 0).all()):
-        raise ValueError("scale must be > 0 everywhere")
+    if loc.shape[0] == 0 or loc.shape[1] == 0:
+        raise ValueError(
+            "loc and scale must describe at least one encoder of at least one coordinate "
+            f"(N >= 1, latent_dim >= 1), got shape {tuple(loc.shape)}"
+        )
+    if loc.device != scale.device:
+        raise ValueError(f"loc is on {loc.device} but scale on {scale.device}")
 
 
-def _check_queries(z: torch.Tensor, latent_dim: int) -> None:
+def _check_queries(z: torch.Tensor, latent_dim: int, device: torch.device) -> None:
     check_tensor(z, "z", min_ndim=1, last_dim=latent_dim)
+    if z.device != device:
+        raise ValueError(f"z is on {z.device} but loc and scale on {device}")
 
 
 def log_aggregate_posterior(
@@ -92,18 +110,69 @@ def log_aggregate_posterior(
     log-sum-exp over N; memory is O(chunk_size · N), never O(M · N).  Differentiable.  Queries
     and means are first shifted by the mean of ``loc`` (which leaves z − μ_n unchanged) to limit
     cancellation.
-    The arithmetic is done in the common dtype of the inputs: pass float64 for reference values
-    when the scales are small (the expansion cancels terms of size P · z²).
+
+    Precision.  The expansion cancels terms of size P · z², so its rounding error is bounded
+    by ε · max P · max ‖z − shift‖² with ε the dtype's machine epsilon.  Inputs in float32 (or
+    lower) are computed in their own dtype while that bound is below 10⁻³ nats and in float64
+    otherwise (small scales: float32 with σ = 10⁻⁴ would lose everything); the result is
+    returned in the inputs' common dtype.  When even float64's bound exceeds 10⁻⁶ nats (scales
+    far below the spread of the means), each chunk is computed in the direct form
+    Σ_j P_nj (z_j − μ_nj)² instead (memory O(chunk_size · N · d)).
+
+    Args:
+        z: queries, shape ``(..., d)``, finite.
+        loc: encoder means μ_n, shape ``(N, d)``, N ≥ 1.
+        scale: encoder standard deviations σ_n, shape ``(N, d)``, each ≥
+            :data:`elbo_book.validation.MIN_SCALE`.
+        chunk_size: queries per chunk, ≥ 1.
+
+    Returns:
+        log q(z), shape ``z.shape[:-1]``, in the common dtype of the inputs.
+
+    Raises:
+        ValueError: a tensor is not finite floating point, shapes or devices disagree, or a
+            scale is below the floor.
     """
     _check_encoders(loc, scale)
-    _check_queries(z, loc.shape[1])
+    _check_queries(z, loc.shape[1], loc.device)
     chunk_size = check_int(chunk_size, "chunk_size")
-    dtype = torch.promote_types(torch.promote_types(z.dtype, loc.dtype), scale.dtype)
-    z, loc, scale = z.to(dtype), loc.to(dtype), scale.to(dtype)
+    return _log_aggregate_posterior(z, loc, scale, chunk_size, progress=False)
+
+
+def _log_aggregate_posterior(
+    z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor, chunk_size: int, *, progress: bool
+) -> torch.Tensor:
+    """:func:`log_aggregate_posterior` on checked inputs, with an optional progress bar."""
+    out_dtype = torch.promote_types(torch.promote_types(z.dtype, loc.dtype), scale.dtype)
     n, d = loc.shape
+    if z.numel() == 0:
+        return torch.empty(z.shape[:-1], dtype=out_dtype, device=z.device)
+    with torch.no_grad():  # the error bound (an overflow to inf just selects float64)
+        centre = loc.mean(dim=0)
+        spread = max(
+            float((z.reshape(-1, d) - centre).square().sum(dim=1).amax()),
+            float((loc - centre).square().sum(dim=1).amax()),
+        )
+        largest = spread / float(scale.amin()) ** 2
+    low_precision_ok = largest * torch.finfo(out_dtype).eps <= _LOW_PRECISION_TOLERANCE
+    dtype = out_dtype if out_dtype == torch.float64 or low_precision_ok else torch.float64
+    z, loc, scale = z.to(dtype), loc.to(dtype), scale.to(dtype)
     shift = loc.mean(dim=0)
     mu = loc - shift
     precision = scale.pow(-2)
+    queries = (z - shift).reshape(-1, d)
+    out = torch.empty(queries.shape[0], dtype=dtype, device=z.device)
+    bar = tqdm(total=queries.shape[0], disable=not progress, desc="log q(z)", unit="query")
+    if dtype == torch.float64 and largest * torch.finfo(dtype).eps > _EXPANSION_TOLERANCE:
+        normaliser = -scale.log().sum(dim=1) - 0.5 * d * _LOG_2PI - math.log(n)  # (N,)
+        rows = max(1, chunk_size // d)
+        for start in range(0, queries.shape[0], rows):
+            chunk = queries[start : start + rows]
+            squared = ((chunk.unsqueeze(1) - mu).square() * precision).sum(dim=-1)  # (rows, N)
+            out[start : start + rows] = _log_sum_exp_rows(normaliser - 0.5 * squared)
+            bar.update(chunk.shape[0])
+        bar.close()
+        return out.reshape(z.shape[:-1]).to(out_dtype)
     weights = torch.cat([-0.5 * precision, precision * mu], dim=1).T.contiguous()  # (2d, N)
     bias = (
         -0.5 * (precision * mu.square()).sum(dim=1)
@@ -111,14 +180,14 @@ def log_aggregate_posterior(
         - 0.5 * d * _LOG_2PI
         - math.log(n)
     )  # (N,)
-    queries = (z - shift).reshape(-1, d)
-    out = torch.empty(queries.shape[0], dtype=dtype, device=z.device)
     for start in range(0, queries.shape[0], chunk_size):
         chunk = queries[start : start + chunk_size]
         logits = torch.addmm(bias, torch.cat([chunk.square(), chunk], dim=1), weights)
         out[start : start + chunk_size] = _log_sum_exp_rows(logits)
         del logits  # free this chunk's buffer before the next one is allocated
-    return out.reshape(z.shape[:-1])
+        bar.update(chunk.shape[0])
+    bar.close()
+    return out.reshape(z.shape[:-1]).to(out_dtype)
 
 
 def _log_sum_exp_rows(logits: torch.Tensor) -> torch.Tensor:
@@ -144,10 +213,23 @@ def log_aggregate_marginals(
     """Exact log q(z_j) = log (1/N) Σ_n N(z_j; μ_nj, σ_nj²) per coordinate j, shape ``z.shape``.
 
     Each coordinate's marginal of the aggregate posterior is itself a mixture of N
-    one-dimensional Gaussians; see :func:`log_aggregate_posterior` for shapes and memory.
+    one-dimensional Gaussians; see :func:`log_aggregate_posterior` for shapes, precision and
+    memory.
+
+    Args:
+        z: queries, shape ``(..., d)``.
+        loc: encoder means, shape ``(N, d)``.
+        scale: encoder standard deviations, shape ``(N, d)``.
+        chunk_size: queries per chunk, ≥ 1.
+
+    Returns:
+        log q(z_j) for every coordinate, shape ``z.shape``.
+
+    Raises:
+        ValueError: as :func:`log_aggregate_posterior`.
     """
     _check_encoders(loc, scale)
-    _check_queries(z, loc.shape[1])
+    _check_queries(z, loc.shape[1], loc.device)
     columns = [
         log_aggregate_posterior(
             z[..., j : j + 1], loc[:, j : j + 1], scale[:, j : j + 1], chunk_size=chunk_size
@@ -174,7 +256,21 @@ def minibatch_weights(
     For a batch drawn uniformly without replacement, E[Σ_j w_ij q(z|n_j) | n_i] = q(z) for MSS
     and every z; MWS's expectation is (q(z|n_i) + (B − 1) q_{−i}(z)) / (N B) with q_{−i} the
     mixture of the other N − 1 encoders, which is not q(z).
+
+    Args:
+        batch_size: the minibatch size B (≥ 2 for MSS, ≥ 1 for MWS).
+        dataset_size: the data set size N ≥ B.
+        method: ``"mss"`` or ``"mws"``.
+        dtype: the floating dtype of the result.
+
+    Returns:
+        The ``(B, B)`` weight matrix.
+
+    Raises:
+        ValueError: a bad argument.
     """
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     check_choice(method, "method", ("mws", "mss"))
     batch_size = check_int(batch_size, "batch_size", minimum=2 if method == "mss" else 1)
     dataset_size = check_int(dataset_size, "dataset_size")
@@ -210,8 +306,23 @@ def minibatch_log_aggregate_posterior(
     set of ``dataset_size`` points.  The estimate is log Σ_j w_ij q(z_i|n_j) with the weights of
     :func:`minibatch_weights`; ``per_dimension=True`` instead estimates every log q(z_ij) of the
     aggregate marginals (shape ``(B, d)``), as the β-TCVAE objective needs.  Differentiable.
+
+    Args:
+        z: the draws, shape ``(B, d)``.
+        loc: the batch members' encoder means, shape ``(B, d)``.
+        scale: their standard deviations, shape ``(B, d)``.
+        dataset_size: the data set size N ≥ B.
+        method: ``"mss"`` (default) or ``"mws"``.
+        per_dimension: whether to estimate every log q(z_ij) instead of log q(z_i) (a bool).
+
+    Returns:
+        Shape ``(B,)``, or ``(B, d)`` with ``per_dimension``.
+
+    Raises:
+        ValueError: a bad argument.
     """
     _check_encoders(loc, scale)
+    per_dimension = check_bool(per_dimension, "per_dimension")
     check_tensor(z, "z", ndim=2, last_dim=loc.shape[1])
     if z.shape[0] != loc.shape[0]:
         raise ValueError(
@@ -244,11 +355,25 @@ def _gaussian_parts(q: object) -> tuple[torch.Tensor, torch.Tensor]:
 def encode_gaussian(
     model: LatentVariableModel, x: torch.Tensor, *, batch_size: int = 1024
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Means μ_n and scales σ_n of a diagonal-Gaussian encoder over ``x`` of shape ``(N, D)``."""
+    """Means μ_n and scales σ_n of a diagonal-Gaussian encoder over ``x`` of shape ``(N, D)``.
+
+    Args:
+        model: a model with ``encode(x)`` returning ``Independent(Normal, 1)``.
+        x: the data set, shape ``(N, D)``, N ≥ 1.
+        batch_size: examples per encoder pass, ≥ 1.
+
+    Returns:
+        ``(loc, scale)``, each of shape ``(N, latent_dim)``.
+
+    Raises:
+        ValueError: a bad argument, no encoder, or a non-Gaussian one.
+    """
     check_tensor(x, "x", ndim=2)
+    if x.shape[0] == 0:
+        raise ValueError("x must contain at least one data point, got shape (0, ...)")
     batch_size = check_int(batch_size, "batch_size")
     encode = getattr(model, "encode", None)
-    if encode is None:
+    if not callable(encode):
         raise ValueError(f"{type(model).__name__} has no encode(x); an encoder is needed")
     parts = [_gaussian_parts(encode(batch)) for batch in x.split(batch_size)]
     return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
@@ -265,11 +390,17 @@ def _draw(
 
 @dataclass(frozen=True)
 class KLDecomposition:
-    """The average KL split into three parts (nats per example), with p(z) = N(0, I):
+    """The average KL split into three parts (nats per example), with p(z) = N(0, I).
 
     average_kl = mutual_information + total_correlation + dimensionwise_kl, where
     ``average_kl`` = (1/N) Σ_n KL(q(z|n) ‖ p(z)) is analytic and the three parts are Monte Carlo
     averages over the same draws z ~ q(z|n) with exact log q(z) and log q(z_j).
+
+    Attributes:
+        mutual_information: 𝕀_q(n; z), between 0 and log N.
+        total_correlation: KL(q(z) ‖ Π_j q(z_j)).
+        dimensionwise_kl: Σ_j KL(q(z_j) ‖ p(z_j)).
+        average_kl: (1/N) Σ_n KL(q(z|n) ‖ p(z)).
     """
 
     mutual_information: float
@@ -299,9 +430,24 @@ def kl_decomposition(
     Σ_j [log q(z_j) − log p(z_j)]; the three integrands telescope to log q(z|n) − log p(z).
     Computed in float64; the draws are z = μ + σ ⊙ ε with
     ε = ``torch.randn((S, N, d), generator=generator, dtype=torch.float64)``.
+
+    Args:
+        loc: encoder means, shape ``(N, d)``, N ≥ 1.
+        scale: encoder standard deviations, shape ``(N, d)``, each ≥
+            :data:`elbo_book.validation.MIN_SCALE`.
+        n_samples: draws S per data point, ≥ 1.
+        generator: a ``torch.Generator`` for ε, or None for torch's global one.
+        chunk_size: queries per chunk of the exact aggregate posterior, ≥ 1.
+
+    Returns:
+        The :class:`KLDecomposition` (Python floats).
+
+    Raises:
+        ValueError: a bad argument.
     """
     _check_encoders(loc, scale)
     n_samples = check_int(n_samples, "n_samples")
+    check_generator(generator)
     loc, scale = loc.double(), scale.double()
     z = _draw(loc, scale, n_samples, generator)
     log_q_cond = Independent(Normal(loc, scale), 1).log_prob(z)  # (S, N)
@@ -325,6 +471,14 @@ class SurgeryTerms:
     ``elbo`` = ``reconstruction`` − ``average_kl``, and
     ``average_kl`` = ``mutual_information`` + ``marginal_kl`` up to Monte Carlo error, with
     0 ≤ ``mutual_information`` ≤ ``log_n`` = log N.
+
+    Attributes:
+        elbo: the 1/N-averaged ELBO.
+        reconstruction: (1/N) Σ_n E_{q(z|n)}[log p(x_n|z)].
+        average_kl: (1/N) Σ_n KL(q(z|n) ‖ p(z)).
+        mutual_information: 𝕀_q(n; z).
+        marginal_kl: KL(q(z) ‖ p(z)).
+        log_n: log N.
     """
 
     elbo: float
@@ -349,6 +503,7 @@ def surgery_terms(
     generator: torch.Generator | None = None,
     batch_size: int = 1024,
     chunk_size: int = 256,
+    progress: bool = False,
 ) -> SurgeryTerms:
     """The averaged ELBO of ``model`` on the N rows of ``x``, split three ways.
 
@@ -362,11 +517,32 @@ def surgery_terms(
     - ``log_n`` = log N, the largest possible 𝕀(n; z).
 
     The encoder must return ``Independent(Normal, 1)``; the prior may be any distribution with
-    an analytic KL from that encoder.
+    an analytic KL from that encoder.  With N = 1 the aggregate posterior is the one encoder, so
+    𝕀(n; z) = 0 and KL(q(z) ‖ p(z)) = average_kl exactly, and those are returned (no Monte Carlo
+    noise that could make the marginal KL negative).
+
+    Args:
+        model: a model with ``prior()``, ``likelihood(z)`` and a Gaussian ``encode(x)``.
+        x: the data set, shape ``(N, D)``, N ≥ 1.
+        n_samples: draws per data point, ≥ 1.
+        generator: a ``torch.Generator`` for the draws, or None for torch's global one.
+        batch_size: examples per encoder and decoder pass, ≥ 1.
+        chunk_size: queries per chunk of the exact aggregate posterior, ≥ 1.
+        progress: whether to show a progress bar over the N · n_samples queries of the
+            aggregate posterior (the slow part: O(N² · n_samples · d)).
+
+    Returns:
+        The :class:`SurgeryTerms` (Python floats, nats per example).
+
+    Raises:
+        ValueError: a bad argument.
     """
     check_tensor(x, "x", ndim=2)
     n_samples = check_int(n_samples, "n_samples")
     batch_size = check_int(batch_size, "batch_size")
+    chunk_size = check_int(chunk_size, "chunk_size")
+    check_generator(generator)
+    progress = check_bool(progress, "progress")
     n = x.shape[0]
     if n == 0:
         raise ValueError("x must contain at least one data point")
@@ -381,14 +557,18 @@ def surgery_terms(
     encoder = Independent(Normal(loc, scale), 1)
     average_kl = kl_divergence(encoder, prior).double().mean()
     log_q_cond = Independent(Normal(loc.double(), scale.double()), 1).log_prob(z)
-    log_qz = log_aggregate_posterior(z, loc.double(), scale.double(), chunk_size=chunk_size)
+    log_qz = _log_aggregate_posterior(
+        z, loc.double(), scale.double(), chunk_size, progress=progress
+    )
     log_pz = prior.log_prob(z.to(loc.dtype)).double()
     reconstruction_mean = float(reconstruction / n)
+    mutual_information = 0.0 if n == 1 else float((log_q_cond - log_qz).mean())
+    marginal_kl = float(average_kl) if n == 1 else float((log_qz - log_pz).mean())
     return SurgeryTerms(
         elbo=reconstruction_mean - float(average_kl),
         reconstruction=reconstruction_mean,
         average_kl=float(average_kl),
-        mutual_information=float((log_q_cond - log_qz).mean()),
-        marginal_kl=float((log_qz - log_pz).mean()),
+        mutual_information=mutual_information,
+        marginal_kl=marginal_kl,
         log_n=math.log(n),
     )

@@ -10,6 +10,7 @@ Public API:
 
 - :class:`ConjugateGaussian` — z ~ N(0, 1), x_d | z ~ N(z, σ²) for d = 1..D (the running
   example of chapter 3): Gaussian posterior, Gaussian evidence.
+- :data:`MIN_CONJUGATE_NOISE_SCALE` — the smallest noise scale of :class:`ConjugateGaussian`.
 - :class:`GaussianMixture` — a discrete latent z ∈ {0..K−1} with p(z = k) = π_k and
   x | z = k ~ N(μ_k, σ² I): posterior and evidence by enumeration.
 """
@@ -19,9 +20,33 @@ from __future__ import annotations
 import torch
 from torch.distributions import Categorical, Independent, MultivariateNormal, Normal
 
-from elbo_book.validation import check_int, check_positive, check_tensor
+from elbo_book.validation import (
+    MIN_SCALE,
+    check_generator,
+    check_int,
+    check_positive,
+    check_tensor,
+)
 
-__all__ = ["ConjugateGaussian", "GaussianMixture"]
+__all__ = ["MIN_CONJUGATE_NOISE_SCALE", "ConjugateGaussian", "GaussianMixture"]
+
+#: The smallest noise scale of :class:`ConjugateGaussian`.  Below it the evidence covariance
+#: σ² I + 1 1ᵀ is too ill-conditioned for float32 (its small eigenvalues σ² vanish next to D).
+MIN_CONJUGATE_NOISE_SCALE: float = 1e-3
+
+
+def _check_noise_scale(value: object, floor: float) -> float:
+    scale = check_positive(value, "noise_scale")
+    if scale < floor:
+        raise ValueError(f"noise_scale must be >= {floor:g}, got {value!r}")
+    return scale
+
+
+def _check_data(x: torch.Tensor, data_dim: int) -> torch.Tensor:
+    check_tensor(x, "x", min_ndim=1, last_dim=data_dim)
+    if x.numel() == 0:
+        raise ValueError(f"x must contain at least one example, got shape {tuple(x.shape)}")
+    return x
 
 
 class ConjugateGaussian:
@@ -30,29 +55,60 @@ class ConjugateGaussian:
     Data ``x`` have shape ``(..., D)`` (any batch); latents ``z`` have shape ``(..., 1)``.
     The exact posterior is N(m, s²) with precision 1/s² = 1 + D/σ² and m = s² Σ_d x_d / σ²;
     the evidence is x ~ N(0, σ² I + 1 1ᵀ).
+
+    Args:
+        data_dim: the number D of observations per example, ≥ 1.
+        noise_scale: the observation noise σ ≥ :data:`MIN_CONJUGATE_NOISE_SCALE`.
+
+    Raises:
+        ValueError: an argument out of range.
     """
 
     latent_dim: int = 1
 
     def __init__(self, data_dim: int = 1, noise_scale: float = 1.0) -> None:
         self.data_dim = check_int(data_dim, "data_dim")
-        self.noise_scale = check_positive(noise_scale, "noise_scale")
+        self.noise_scale = _check_noise_scale(noise_scale, MIN_CONJUGATE_NOISE_SCALE)
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
-        return check_tensor(x, "x", min_ndim=1, last_dim=self.data_dim)
+        return _check_data(x, self.data_dim)
 
     def prior(self) -> Independent:
-        """p(z) = N(0, 1), event shape ``(1,)``."""
+        """p(z) = N(0, 1), event shape ``(1,)``.
+
+        Returns:
+            The prior.
+        """
         return Independent(Normal(torch.zeros(1), torch.ones(1)), 1)
 
     def likelihood(self, z: torch.Tensor) -> Independent:
-        """p(x|z) = Π_d N(x_d; z, σ²), batch shape ``z.shape[:-1]``, event shape ``(D,)``."""
+        """p(x|z) = Π_d N(x_d; z, σ²), batch shape ``z.shape[:-1]``, event shape ``(D,)``.
+
+        Args:
+            z: latents of shape ``(..., 1)``.
+
+        Returns:
+            The likelihood.
+
+        Raises:
+            ValueError: ``z`` is not a finite floating tensor of that shape.
+        """
         check_tensor(z, "z", min_ndim=1, last_dim=1)
         loc = z.expand(*z.shape[:-1], self.data_dim)
         return Independent(Normal(loc, torch.full_like(loc, self.noise_scale)), 1)
 
     def exact_posterior(self, x: torch.Tensor) -> Independent:
-        """p(z|x) = N(m, s²) with 1/s² = 1 + D/σ², m = s² Σ_d x_d / σ²."""
+        """p(z|x) = N(m, s²) with 1/s² = 1 + D/σ², m = s² Σ_d x_d / σ².
+
+        Args:
+            x: data of shape ``(..., D)`` with at least one example.
+
+        Returns:
+            The posterior, batch shape ``x.shape[:-1]``, event shape ``(1,)``.
+
+        Raises:
+            ValueError: ``x`` is malformed, non-finite or empty.
+        """
         self._check_x(x)
         precision = 1.0 + self.data_dim / self.noise_scale**2
         variance = 1.0 / precision
@@ -60,7 +116,17 @@ class ConjugateGaussian:
         return Independent(Normal(loc, torch.full_like(loc, variance**0.5)), 1)
 
     def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x) = log N(x; 0, σ² I + 1 1ᵀ), shape ``x.shape[:-1]``."""
+        """log p(x) = log N(x; 0, σ² I + 1 1ᵀ).
+
+        Args:
+            x: data of shape ``(..., D)`` with at least one example.
+
+        Returns:
+            The log-evidence, shape ``x.shape[:-1]``.
+
+        Raises:
+            ValueError: ``x`` is malformed, non-finite or empty.
+        """
         self._check_x(x)
         covariance = self.noise_scale**2 * torch.eye(self.data_dim, dtype=x.dtype) + torch.ones(
             self.data_dim, self.data_dim, dtype=x.dtype
@@ -71,8 +137,20 @@ class ConjugateGaussian:
     def sample(
         self, n: int, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw ``n`` pairs (z, x) from p(z) p(x|z); shapes ``(n, 1)`` and ``(n, D)``."""
-        check_int(n, "n")
+        """Draw ``n`` pairs (z, x) from p(z) p(x|z).
+
+        Args:
+            n: the number of pairs, ≥ 1.
+            generator: a ``torch.Generator``, or None for torch's global one.
+
+        Returns:
+            ``(z, x)`` of shapes ``(n, 1)`` and ``(n, D)``.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        n = check_int(n, "n")
+        check_generator(generator)
         z = torch.randn((n, 1), generator=generator)
         x = z + self.noise_scale * torch.randn((n, self.data_dim), generator=generator)
         return z, x
@@ -81,8 +159,17 @@ class ConjugateGaussian:
 class GaussianMixture:
     """A finite mixture: z ~ Categorical(π) on {0..K−1}, x | z = k ~ N(μ_k, σ² I).
 
-    ``weights`` has shape ``(K,)`` (positive, normalised internally), ``means`` shape ``(K, D)``.
     Data ``x`` have shape ``(..., D)``; latents are integer tensors of any shape.
+
+    Args:
+        weights: the mixture weights, shape ``(K,)``, positive (normalised internally).
+        means: the component means, shape ``(K, D)``.
+        noise_scale: the component standard deviation σ ≥
+            :data:`elbo_book.validation.MIN_SCALE`.
+
+    Raises:
+        ValueError: a tensor is malformed or non-finite, a weight is not positive, or the shapes
+            disagree.
     """
 
     def __init__(
@@ -99,18 +186,32 @@ class GaussianMixture:
             )
         self.weights = weights / weights.sum()
         self.means = means
-        self.noise_scale = check_positive(noise_scale, "noise_scale")
+        self.noise_scale = _check_noise_scale(noise_scale, MIN_SCALE)
         self.n_components, self.data_dim = means.shape
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
-        return check_tensor(x, "x", min_ndim=1, last_dim=self.data_dim)
+        return _check_data(x, self.data_dim)
 
     def prior(self) -> Categorical:
-        """p(z) = Categorical(π)."""
+        """p(z) = Categorical(π).
+
+        Returns:
+            The prior over the K components.
+        """
         return Categorical(probs=self.weights)
 
     def likelihood(self, z: torch.Tensor) -> Independent:
-        """p(x|z) = N(μ_z, σ² I), batch shape ``z.shape``, event shape ``(D,)``."""
+        """p(x|z) = N(μ_z, σ² I), batch shape ``z.shape``, event shape ``(D,)``.
+
+        Args:
+            z: an integer tensor of component indices in 0..K−1.
+
+        Returns:
+            The likelihood.
+
+        Raises:
+            ValueError: ``z`` is not an integer tensor or an index is out of range.
+        """
         if not isinstance(z, torch.Tensor) or z.is_floating_point() or z.is_complex():
             raise ValueError("z must be an integer tensor of component indices")
         if bool(((z < 0) | (z >= self.n_components)).any()):
@@ -119,25 +220,67 @@ class GaussianMixture:
         return Independent(Normal(loc, torch.full_like(loc, self.noise_scale)), 1)
 
     def log_joint(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x, z = k) = log π_k + log N(x; μ_k, σ² I) for every k, shape ``(..., K)``."""
+        """log p(x, z = k) = log π_k + log N(x; μ_k, σ² I) for every k.
+
+        Args:
+            x: data of shape ``(..., D)`` with at least one example.
+
+        Returns:
+            Shape ``(..., K)``.
+
+        Raises:
+            ValueError: ``x`` is malformed, non-finite or empty.
+        """
         self._check_x(x)
         components = torch.arange(self.n_components).reshape(-1, *([1] * (x.dim() - 1)))
         log_lik = self.likelihood(components).log_prob(x)  # (K, ...)
         return log_lik.movedim(0, -1) + self.weights.log()
 
     def exact_posterior(self, x: torch.Tensor) -> Categorical:
-        """p(z|x) ∝ π_k N(x; μ_k, σ² I), by enumeration; batch shape ``x.shape[:-1]``."""
+        """p(z|x) ∝ π_k N(x; μ_k, σ² I), by enumeration.
+
+        Args:
+            x: data of shape ``(..., D)`` with at least one example.
+
+        Returns:
+            A ``Categorical`` with batch shape ``x.shape[:-1]``.
+
+        Raises:
+            ValueError: ``x`` is malformed, non-finite or empty.
+        """
         return Categorical(logits=self.log_joint(x))
 
     def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x) = log Σ_k π_k N(x; μ_k, σ² I), shape ``x.shape[:-1]``."""
+        """log p(x) = log Σ_k π_k N(x; μ_k, σ² I).
+
+        Args:
+            x: data of shape ``(..., D)`` with at least one example.
+
+        Returns:
+            Shape ``x.shape[:-1]``.
+
+        Raises:
+            ValueError: ``x`` is malformed, non-finite or empty.
+        """
         return torch.logsumexp(self.log_joint(x), dim=-1)
 
     def sample(
         self, n: int, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Draw ``n`` pairs (z, x); shapes ``(n,)`` (integers) and ``(n, D)``."""
-        check_int(n, "n")
+        """Draw ``n`` pairs (z, x).
+
+        Args:
+            n: the number of pairs, ≥ 1.
+            generator: a ``torch.Generator``, or None for torch's global one.
+
+        Returns:
+            ``(z, x)`` of shapes ``(n,)`` (integers) and ``(n, D)``.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        n = check_int(n, "n")
+        check_generator(generator)
         z = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         x = self.means[z] + self.noise_scale * torch.randn(
             (n, self.data_dim), generator=generator, dtype=self.means.dtype

@@ -9,22 +9,35 @@ Public API:
 - :class:`History` — per-epoch train and test ELBO, reconstruction and KL (a dataclass).
 - :class:`NonFiniteLossError` — raised when a loss is NaN/inf, with the step and the terms.
 - :func:`default_device` — CUDA when available, else CPU.
+- :func:`resolve_device` — a checked ``torch.device`` from a name (CUDA only when available).
 - :func:`train_step` — one optimiser step on one minibatch; returns the batch's terms.
 - :func:`evaluate` — ELBO terms over a data set in minibatches, without gradients.
-- :func:`fit` — seeded training loop with optional test set, warm-up and progress bar.
+- :func:`fit` — seeded training loop with optional test set, warm-up and progress bar; it can
+  continue an earlier run (its optimiser and history).
+
+Data sets (``x_train``, ``x_test``, the ``x`` of :func:`evaluate`) have shape ``(N, data_dim)``
+with N ≥ 1: one example per row, so every value is in nats per example (flatten images first).
+They may live on any device and have any floating dtype; each batch is moved to the model's.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from tqdm import tqdm
 
 from elbo_book.models import VAE
 from elbo_book.objectives import ELBOTerms, _reconstruction_and_kl, elbo_terms
-from elbo_book.validation import check_int, check_nonnegative, check_positive
+from elbo_book.validation import (
+    check_bool,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_seed,
+    check_tensor,
+)
 
 __all__ = [
     "History",
@@ -32,12 +45,18 @@ __all__ = [
     "default_device",
     "evaluate",
     "fit",
+    "resolve_device",
     "train_step",
 ]
 
 
 class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or inf; ``step`` and ``terms`` say where and which term."""
+    """The loss became NaN or inf; ``step`` and ``terms`` say where and which term.
+
+    Args:
+        step: the optimiser step (from 0), or None when unknown.
+        terms: the loss and its terms at that step.
+    """
 
     def __init__(self, step: int | None, terms: dict[str, float]) -> None:
         self.step = step
@@ -52,8 +71,22 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass
 class History:
-    """Per-epoch averages (nats per example).  Train values are averaged over the epoch's steps;
-    test values (empty without a test set) are computed after each epoch."""
+    """Per-epoch averages (nats per example), as Python floats.
+
+    Train values (``elbo``, ``reconstruction``, ``kl``) are averaged over the epoch's examples
+    as they were seen during the epoch; ``kl_weight`` is the mean KL weight of the epoch's steps
+    (β, or less during a warm-up); test values (empty without a test set) are computed after
+    each epoch.
+
+    Attributes:
+        elbo: the train ELBO per epoch.
+        reconstruction: the train E_q[log p(x|z)] per epoch.
+        kl: the train KL(q(z|x) ‖ p(z)) per epoch.
+        kl_weight: the mean KL weight of each epoch's steps.
+        test_elbo: the test ELBO after each epoch.
+        test_reconstruction: the test reconstruction term after each epoch.
+        test_kl: the test KL after each epoch.
+    """
 
     elbo: list[float] = field(default_factory=list)
     reconstruction: list[float] = field(default_factory=list)
@@ -68,10 +101,108 @@ class History:
         """Number of completed epochs."""
         return len(self.elbo)
 
+    def to_dict(self) -> dict[str, list[float]]:
+        """The history as a dict of lists of floats (for checkpoints and JSON).
+
+        Returns:
+            One list per field, by field name.
+        """
+        return {key: list(values) for key, values in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, data: object) -> History:
+        """Inverse of :meth:`to_dict`.
+
+        Args:
+            data: a dict with the fields of :class:`History`, each a list of numbers.
+
+        Returns:
+            The history.
+
+        Raises:
+            ValueError: keys are missing or unknown, or a value is not a list of numbers.
+        """
+        names = {f.name for f in fields(cls)}
+        if not isinstance(data, dict) or set(data) != names:
+            keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"a History must be a dict with keys {sorted(names)}, got {keys}")
+        lists: dict[str, list[float]] = {}
+        for key, values in data.items():
+            if not isinstance(values, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in values
+            ):
+                raise ValueError(f"History field {key!r} must be a list of numbers")
+            lists[key] = [float(v) for v in values]
+        return cls(**lists)
+
 
 def default_device() -> torch.device:
-    """``cuda`` when a GPU is available, else ``cpu``."""
+    """``cuda`` when a GPU is available, else ``cpu``.
+
+    Returns:
+        The device.
+    """
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def resolve_device(device: object) -> torch.device:
+    """A checked device: None gives :func:`default_device`.
+
+    Args:
+        device: None, a ``torch.device`` or a name such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+
+    Returns:
+        The ``torch.device``.
+
+    Raises:
+        ValueError: the name is not a device, or names CUDA (or MPS) where it is not available.
+    """
+    if device is None:
+        return default_device()
+    if not isinstance(device, str | torch.device):
+        raise ValueError(f"device must be None, a str or a torch.device, got {device!r}")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"device {device!r} is not a device name (e.g. 'cpu', 'cuda')") from error
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asks for CUDA, which is not available here")
+        if resolved.index is not None and resolved.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) exist"
+            )
+    elif resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} asks for MPS, which is not available here")
+    elif resolved.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device {device!r}: use 'cpu' or 'cuda'")
+    return resolved
+
+
+def _check_model(model: object) -> VAE:
+    if not isinstance(model, VAE):
+        raise ValueError(
+            f"model must be an elbo_book.models.VAE, got {type(model).__name__} (for other "
+            "models write the loop with elbo_book.objectives)"
+        )
+    return model
+
+
+def _check_dataset(model: VAE, x: object, name: str) -> torch.Tensor:
+    """``x`` as a checked ``(N, D)`` data set, N ≥ 1 (any device and floating dtype)."""
+    data = check_tensor(x, name, finite=False)
+    if data.dim() != 2:
+        hint = " (flatten images: x.reshape(len(x), -1))" if data.dim() > 2 else ""
+        raise ValueError(
+            f"{name} must have shape (N, data_dim) = (N, {model.data_dim}), one example per "
+            f"row, got shape {tuple(data.shape)}{hint}"
+        )
+    if data.shape[0] == 0:
+        raise ValueError(f"{name} must contain at least one example, got shape (0, ...)")
+    if data.device.type == "meta":
+        raise ValueError(f"{name} is a meta tensor (no data); load the data first")
+    model.check_data(data.to(model.device, model.dtype), name)
+    return data
 
 
 def train_step(
@@ -86,12 +217,28 @@ def train_step(
 ) -> ELBOTerms:
     """One step on the loss −mean_n [E_q log p(x_n|z) − kl_weight · KL_n]; returns batch means.
 
-    The returned terms are detached.  A NaN/inf loss raises :class:`NonFiniteLossError` before
-    the parameters are touched.  ``check_data=False`` skips the checks of ``x`` (shape, dtype,
-    finiteness, binary values for a Bernoulli decoder); :func:`fit` checks its whole data set
-    once and then passes False.
+    Args:
+        model: the VAE to update.
+        optimizer: an optimiser over ``model``'s parameters.
+        x: a minibatch of shape ``(B, data_dim)`` in the model's dtype and device.
+        kl_weight: the weight w ≥ 0 of the KL term (1 = ELBO, β for a β-VAE).
+        n_samples: Monte Carlo draws per example, ≥ 1.
+        step: the step number, only used in the message of :class:`NonFiniteLossError`.
+        check_data: False skips the checks of ``x`` (shape, dtype, finiteness, binary values
+            for a Bernoulli decoder); :func:`fit` checks its whole data set once and then
+            passes False.
+
+    Returns:
+        The batch-mean ELBO, reconstruction and KL (detached 0-d tensors).
+
+    Raises:
+        ValueError: a bad argument.
+        NonFiniteLossError: the loss is NaN or inf (raised before the parameters change).
     """
+    _check_model(model)
     check_int(n_samples, "n_samples")
+    kl_weight = check_nonnegative(kl_weight, "kl_weight")
+    check_data = check_bool(check_data, "check_data")
     q = model.encode(x, check=check_data)
     reconstruction, kl = _reconstruction_and_kl(model, x, q, n_samples, True)
     loss = (kl - reconstruction if kl_weight == 1.0 else kl_weight * kl - reconstruction).mean()
@@ -110,12 +257,35 @@ def train_step(
 def evaluate(
     model: VAE, x: torch.Tensor, *, batch_size: int = 512, n_samples: int = 1
 ) -> ELBOTerms:
-    """Mean ELBO, reconstruction and KL per example over ``x`` (Python floats in tensors)."""
-    check_int(batch_size, "batch_size")
-    device = next(model.parameters()).device
+    """Mean ELBO, reconstruction and KL per example over the N rows of ``x``, without gradients.
+
+    Args:
+        model: the VAE.
+        x: the data set, shape ``(N, data_dim)`` with N ≥ 1 (any device and floating dtype;
+            batches are moved to the model's).
+        batch_size: examples per forward pass, ≥ 1.
+        n_samples: Monte Carlo draws per example, ≥ 1.
+
+    Returns:
+        :class:`~elbo_book.objectives.ELBOTerms` of 0-d float64 CPU tensors (nats per
+        example); ``float(terms.elbo)`` is the number.
+
+    Raises:
+        ValueError: a bad argument (wrong model class, shape, empty or non-finite data, ...).
+    """
+    _check_model(model)
+    batch_size = check_int(batch_size, "batch_size")
+    n_samples = check_int(n_samples, "n_samples")
+    _check_dataset(model, x, "x")
+    return _evaluate(model, x, batch_size, n_samples)
+
+
+@torch.no_grad()
+def _evaluate(model: VAE, x: torch.Tensor, batch_size: int, n_samples: int) -> ELBOTerms:
+    """:func:`evaluate` on checked arguments."""
     totals = torch.zeros(3, dtype=torch.float64)
     for start in range(0, x.shape[0], batch_size):
-        batch = x[start : start + batch_size].to(device)
+        batch = x[start : start + batch_size].to(model.device, model.dtype)
         terms = elbo_terms(model, batch, n_samples=n_samples, reduction="sum")
         totals += torch.stack([t.double().cpu() for t in terms])
     means = totals / x.shape[0]
@@ -136,41 +306,81 @@ def fit(
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
+    optimizer: torch.optim.Optimizer | None = None,
+    history: History | None = None,
 ) -> History:
     """Train ``model`` with Adam on the β-objective; return the per-epoch :class:`History`.
 
     Seeded: ``torch.manual_seed(seed)`` fixes the reparameterisation noise and a generator with
     the same seed fixes the minibatch order, so the same seed (and thread count) gives identical
-    results.  ``kl_warmup_epochs`` > 0 ramps the KL weight linearly from 0 to β over that many
-    epochs.  ``device`` defaults to :func:`default_device`; the model is moved there.
+    results.  To continue an earlier run, pass its ``optimizer`` and ``history``: the history
+    is extended by ``epochs`` more epochs, the warm-up continues where it stopped, and the
+    random streams are seeded with ``seed + history.epochs`` (reproducible, though not the same
+    draws as one uninterrupted run).
+
+    Args:
+        model: the VAE to train (moved to ``device``).
+        x_train: training data, shape ``(N, data_dim)``, N ≥ 1 (any floating dtype and device;
+            it is moved to the model's).
+        x_test: optional held-out data of the same layout, evaluated after every epoch.
+        epochs: epochs to train (in this call), ≥ 1.
+        batch_size: examples per step, ≥ 1 (the last step of an epoch may be smaller).
+        lr: Adam's learning rate, > 0 (ignored when ``optimizer`` is given).
+        beta: the KL weight β ≥ 0 (1 = the ELBO).
+        kl_warmup_epochs: ≥ 0; when > 0 the KL weight ramps linearly from 0 to β over that many
+            epochs.
+        n_samples: Monte Carlo draws per example and step, ≥ 1.
+        seed: the seed, an int in [0, 2**63).
+        device: ``"cpu"``, ``"cuda"``, a ``torch.device`` or None for :func:`default_device`.
+        progress: whether to show a progress bar (a bool).
+        optimizer: an optimiser over ``model``'s parameters to continue with, or None for a new
+            Adam.
+        history: the history of the run being continued (extended in place), or None.
+
+    Returns:
+        The :class:`History` (``history`` itself when given).
+
+    Raises:
+        ValueError: a bad argument, raised before any training step.
+        NonFiniteLossError: the loss became NaN or inf.
     """
+    _check_model(model)
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     lr = check_positive(lr, "lr")
     beta = check_nonnegative(beta, "beta")
     kl_warmup_epochs = check_int(kl_warmup_epochs, "kl_warmup_epochs", minimum=0)
     n_samples = check_int(n_samples, "n_samples")
-    seed = check_int(seed, "seed", minimum=0)
-    model.check_data(x_train, "x_train")
+    seed = check_seed(seed)
+    progress = check_bool(progress, "progress")
+    device = resolve_device(device)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
+    if history is not None and not isinstance(history, History):
+        raise ValueError(f"history must be a History or None, got {type(history).__name__}")
+    _check_dataset(model, x_train, "x_train")
     if x_test is not None:
-        model.check_data(x_test, "x_test")
-    device = torch.device(device) if device is not None else default_device()
+        _check_dataset(model, x_test, "x_test")
+    model.to(device)
 
+    history = History() if history is None else history
+    done = history.epochs
+    if done:
+        seed = (seed + done) % (2**63)
     torch.manual_seed(seed)
     order_generator = torch.Generator().manual_seed(seed)
-    model.to(device)
     model.train()
-    data = x_train.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    data = x_train.to(device, model.dtype)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     steps_per_epoch = math.ceil(data.shape[0] / batch_size)
     warmup_steps = kl_warmup_epochs * steps_per_epoch
-    history = History()
-    step = 0
+    step = done * steps_per_epoch
     bar = tqdm(range(epochs), disable=not progress, desc="fit", unit="epoch")
     for _ in bar:
         order = torch.randperm(data.shape[0], generator=order_generator).to(device)
         sums = torch.zeros(3, dtype=torch.float64, device=device)
-        weight = beta
+        weight_sum = 0.0
         for start in range(0, data.shape[0], batch_size):
             index = order[start : start + batch_size]
             weight = beta * min(1.0, step / warmup_steps) if warmup_steps else beta
@@ -184,15 +394,16 @@ def fit(
                 check_data=False,
             )
             sums += torch.stack(terms).double() * index.numel()
+            weight_sum += weight
             step += 1
         train = (sums / data.shape[0]).tolist()
         history.elbo.append(train[0])
         history.reconstruction.append(train[1])
         history.kl.append(train[2])
-        history.kl_weight.append(weight)
+        history.kl_weight.append(weight_sum / steps_per_epoch)
         postfix = {"elbo": f"{train[0]:.2f}"}
         if x_test is not None:
-            test = evaluate(model, x_test, n_samples=n_samples)
+            test = _evaluate(model, x_test, 512, n_samples)
             history.test_elbo.append(float(test.elbo))
             history.test_reconstruction.append(float(test.reconstruction))
             history.test_kl.append(float(test.kl))
