@@ -11,7 +11,8 @@ Public API:
 - :func:`default_device` — CUDA when available, else CPU.
 - :func:`train_step` — one optimiser step on one minibatch; returns the batch's terms.
 - :func:`evaluate` — ELBO terms over a data set in minibatches, without gradients.
-- :func:`fit` — seeded training loop with optional test set, warm-up and progress bar.
+- :func:`fit` — seeded training loop with optional test set, warm-up, progress bar and
+  stopping at convergence of the test-set ELBO (:class:`elbo_book.stopping.Convergence`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from tqdm import tqdm
 
 from elbo_book.models import VAE
 from elbo_book.objectives import ELBOTerms, _reconstruction_and_kl, elbo_terms
+from elbo_book.stopping import Convergence
 from elbo_book.validation import check_int, check_nonnegative, check_positive
 
 __all__ = [
@@ -53,7 +55,13 @@ class NonFiniteLossError(FloatingPointError):
 @dataclass
 class History:
     """Per-epoch averages (nats per example).  Train values are averaged over the epoch's steps;
-    test values (empty without a test set) are computed after each epoch."""
+    test values (empty without a test set) are computed after each epoch.
+
+    ``stop_reason`` says why training ended: ``"epochs"`` (the epoch budget ran out),
+    ``"converged"`` (the stopping rule fired after epoch ``converged_epoch``) or ``"non-finite"``
+    (a sweep's model whose loss became NaN/inf; :func:`fit` raises instead); ``stop_note`` is a
+    sentence with the details.
+    """
 
     elbo: list[float] = field(default_factory=list)
     reconstruction: list[float] = field(default_factory=list)
@@ -62,6 +70,9 @@ class History:
     test_elbo: list[float] = field(default_factory=list)
     test_reconstruction: list[float] = field(default_factory=list)
     test_kl: list[float] = field(default_factory=list)
+    stop_reason: str | None = None
+    converged_epoch: int | None = None
+    stop_note: str = ""
 
     @property
     def epochs(self) -> int:
@@ -136,6 +147,7 @@ def fit(
     seed: int = 0,
     device: str | torch.device | None = None,
     progress: bool = True,
+    stopping: Convergence | None = None,
 ) -> History:
     """Train ``model`` with Adam on the β-objective; return the per-epoch :class:`History`.
 
@@ -143,6 +155,8 @@ def fit(
     the same seed fixes the minibatch order, so the same seed (and thread count) gives identical
     results.  ``kl_warmup_epochs`` > 0 ramps the KL weight linearly from 0 to β over that many
     epochs.  ``device`` defaults to :func:`default_device`; the model is moved there.
+    ``stopping`` ends training early once the test-set ELBO has converged (it needs ``x_test``);
+    ``epochs`` is then the budget.  The history records why training stopped.
     """
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
@@ -154,6 +168,8 @@ def fit(
     model.check_data(x_train, "x_train")
     if x_test is not None:
         model.check_data(x_test, "x_test")
+    if stopping is not None and x_test is None:
+        raise ValueError("stopping needs a held-out set: pass x_test")
     device = torch.device(device) if device is not None else default_device()
 
     torch.manual_seed(seed)
@@ -198,4 +214,12 @@ def fit(
             history.test_kl.append(float(test.kl))
             postfix["test_elbo"] = f"{float(test.elbo):.2f}"
         bar.set_postfix(postfix)
+        if stopping is not None and stopping.converged(history.test_elbo):
+            history.stop_reason, history.converged_epoch = "converged", history.epochs
+            history.stop_note = stopping.describe(history.test_elbo)
+            bar.close()
+            return history
+    history.stop_reason = "epochs"
+    if stopping is not None:
+        history.stop_note = stopping.describe(history.test_elbo)
     return history
