@@ -1,8 +1,9 @@
-"""Command line: ``python -m elbo_book train …`` and ``python -m elbo_book evaluate CHECKPOINT``.
+"""Command line: ``python -m elbo_book train …``, ``… evaluate CHECKPOINT`` and ``… sweep …``.
 
 ``train`` fits a VAE on a bundled or generated data set (or a local MNIST ``.npz``) and writes a
 checkpoint; ``evaluate`` reports the test-set ELBO, its two terms and the importance-weighted
-estimate of log p(x) with K samples.  Every number is in nats per example.  Run either with
+estimate of log p(x) with K samples; ``sweep`` trains a grid of seeds × β batched
+(:mod:`elbo_book.sweep_cli`).  Every number is in nats per example.  Run either with
 ``--help`` for the options.
 
 Public API:
@@ -27,6 +28,7 @@ from elbo_book.checkpoint import load_checkpoint, save_checkpoint
 from elbo_book.data import load_digits, load_mnist_npz, make_shapes
 from elbo_book.importance import log_evidence_estimate
 from elbo_book.models import VAE, Likelihood
+from elbo_book.sweep_cli import add_sweep_command, run_sweep
 from elbo_book.training import evaluate, fit
 
 __all__ = ["DATASETS", "build_parser", "load_dataset", "main"]
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--limit", type=int, help="evaluate only the first N test images")
     evaluate_cmd.add_argument("--seed", type=int, default=0)
     evaluate_cmd.add_argument("--threads", type=int, help="CPU threads for torch")
+    add_sweep_command(commands, sorted(DATASETS))
     return parser
 
 
@@ -197,6 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     try:
+        if args.command == "sweep":
+            data = load_dataset(args.data, seed=args.split_seed, mnist_path=args.mnist_path)
+            return run_sweep(args, *data, binary=DATASETS[args.data])
         return _train(args) if args.command == "train" else _evaluate(args)
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
