@@ -61,7 +61,7 @@ browser: $(STAMP)
 ## The whole test suite: lint, unit tests + nbval, derivation report, strict book build, browser.
 test: lint unit verify book-strict browser
 
-benchmarks: $(STAMP) $(MNIST)
+benchmarks: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 ## Removes the build, including the experiment cache of trained models (_build/experiment-cache).
