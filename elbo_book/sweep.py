@@ -146,8 +146,8 @@ class _Stack:
     """The weights of the active models stacked on a leading axis, and their forward pass.
 
     ``weights[i]`` is (A, n_in, n_out) — nn.Linear's weight transposed, so that a layer is
-    ``baddbmm(bias, x, weight)`` — and ``biases[i]`` is (A, 1, n_out); encoder layers come
-    first, then decoder layers, then the learned decoder scale (A, D) if the model has one.
+    ``baddbmm(bias, x, weight)`` — and ``biases[i]`` is (A, 1, n_out), encoder layers first,
+    then decoder layers; ``raw_scale`` is the learned Gaussian decoder scale (A, D) or None.
     """
 
     def __init__(self, models: Sequence[VAE], device: torch.device) -> None:
