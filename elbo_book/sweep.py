@@ -13,7 +13,9 @@ is elementwise).  The loss is Σ_s L_s, with L_s = mean_n [β_s(t) KL_n − E_q 
 loss :func:`elbo_book.training.fit` minimises for model s; since ∂(Σ_r L_r)/∂θ_s = ∂L_s/∂θ_s,
 each model receives exactly its own gradient.  Every random draw comes from that model's own
 generators, in the order ``fit`` makes it, so :func:`fit_batched` is the computation of S
-separate ``fit`` runs: the tests compare every history and weight.
+separate ``fit`` runs: the tests compare every history and weight (bitwise with MKL's AVX-512
+kernels; BLAS kernels that block a batched product differently from a single one leave float32
+rounding differences, 10⁻⁷ relative after a few dozen steps).
 
 A model whose loss becomes NaN/inf stops with its weights from before that step and a record
 in its history (``stop_reason="non-finite"``); a model whose held-out ELBO has converged
@@ -565,8 +567,8 @@ def train_sweep(
     of trained, and new ones are stored.
 
     The cache is an optimisation only: a run is keyed so that retraining it would repeat it
-    (see :mod:`elbo_book.experiment_cache`), and a member trains the same whether its batch
-    holds all members or only the ones missing from the cache (the tests check this).
+    (see :mod:`elbo_book.experiment_cache`), and a member trains bit for bit the same whether
+    its batch holds all members or only the ones missing from the cache (the tests check this).
 
     Args:
         config: the architecture shared by all members.

@@ -1,12 +1,14 @@
 """Batched training of S models is the computation of S separate ``fit`` runs.
 
-Tolerance: none is needed on this CPU — the comparisons below are bitwise (``==`` on histories,
-``torch.equal`` on weights).  Each stacked model runs the same kernels on the same numbers as
-its ``fit`` run (one batched product per layer computes every slice with the same blocking as
-the unbatched product; Adam and every other operation are elementwise or per-row), and draws the
-same random numbers from its own generators.  Should a BLAS ever block batched products
-differently, the expected gap is float32 rounding, ~1e-6 relative per step; the test would then
-need ``rel_tol=1e-5`` on these short runs, and it would fail loudly rather than silently.
+Tolerance: histories agree to rel/abs 1e-5 (nats) and weights to 1e-5, on runs of three
+epochs.  On the development machine (MKL's AVX-512 kernels) they agree bitwise: each stacked
+model runs the same kernels on the same numbers as its ``fit`` run, with the same random draws
+from its own generators, and every other operation is elementwise or per row.  Other BLAS
+kernels block a batched product differently from a single one (with
+``MKL_ENABLE_INSTRUCTIONS=AVX2`` the KL differs by 1e-9 after one epoch, the ELBO by 5e-6 nats
+and the weights by 6e-8 after three), so the comparison allows float32 rounding accumulated over
+a few dozen steps, three orders of magnitude below the differences that another seed or β makes
+in these runs (0.03 nats for β = 1 vs 4, 0.7 nats between two seeds; the test checks them).
 """
 
 import math
@@ -51,7 +53,24 @@ def _separate(member: Member, config: VAEConfig, data: tuple, **settings: object
 
 def _same_model(a: VAE, b: VAE) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    return sa.keys() == sb.keys() and all(
+        torch.allclose(sa[k], sb[k], rtol=1e-5, atol=1e-5) for k in sa
+    )
+
+
+def _same_history(a: History, b: History) -> bool:
+    da, db = asdict(a), asdict(b)
+    for key, value in da.items():
+        other = db[key]
+        if isinstance(value, list):
+            if len(value) != len(other):
+                return False
+            pairs = zip(value, other, strict=True)
+            if not all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-5) for x, y in pairs):
+                return False
+        elif key != "stop_note" and value != other:
+            return False
+    return True
 
 
 @pytest.mark.parametrize(
@@ -72,10 +91,11 @@ def test_batched_equals_separate_runs(
     )
     for member, model, history in zip(members, models, histories, strict=True):
         reference, expected = _separate(member, config, digits, n_samples=n_samples)
-        assert history == expected, member
+        assert _same_history(history, expected), member
         assert _same_model(model, reference), member
         assert history.stop_reason == "epochs" and len(history.test_elbo) == 3
-    assert histories[0].elbo != histories[2].elbo  # the per-model β matters
+    assert abs(histories[0].elbo[-1] - histories[2].elbo[-1]) > 0.01  # the per-model β matters
+    assert abs(histories[0].elbo[-1] - histories[4].elbo[-1]) > 0.1  # and the seed
     assert histories[0].kl_weight == [1.0] * 3 and histories[1].kl_weight[0] < 1.0  # warm-up
 
 
@@ -84,8 +104,12 @@ def test_member_trains_the_same_in_any_batch(digits: tuple[torch.Tensor, torch.T
     models = init_models(CONFIG, members)
     histories = fit_batched(models, digits[0], members=members, **SETTINGS)
     alone = init_models(CONFIG, members[1:2])
+    # Bitwise, which the experiment cache relies on: a member trained with the grid's misses only
+    # equals the one a fresh clone trains with the whole grid (checked with MKL's AVX-512, AVX2
+    # and SSE4.2 kernels; only batched against unbatched products may round differently).
     assert fit_batched(alone, digits[0], members=members[1:2], **SETTINGS) == histories[1:2]
-    assert _same_model(alone[0], models[1])
+    for key, value in alone[0].state_dict().items():
+        assert torch.equal(value, models[1].state_dict()[key])
 
 
 def test_convergence_stops_each_model_on_its_own(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
@@ -100,7 +124,7 @@ def test_convergence_stops_each_model_on_its_own(digits: tuple[torch.Tensor, tor
     assert any(h.stop_reason == "epochs" for h in histories)
     for member, model, history in zip(members, models, histories, strict=True):
         reference, expected = _separate(member, CONFIG, digits, stopping=stopping, epochs=12)
-        assert history == expected and _same_model(model, reference)
+        assert _same_history(history, expected) and _same_model(model, reference)
         if history.stop_reason == "converged":
             assert history.converged_epoch == history.epochs
             assert stopping.converged(history.test_elbo)
@@ -123,10 +147,10 @@ def test_non_finite_model_stops_others_continue(digits: tuple[torch.Tensor, torc
     same.load_state_dict(before)
     with pytest.raises(NonFiniteLossError, match="step 0") as info:  # fit raises instead
         fit(same, digits[0], **{**SETTINGS, "seed": 1})  # type: ignore[arg-type]
-    assert str(info.value) == broken.stop_note
+    assert str(info.value).split(":")[0] == broken.stop_note.split(":")[0]  # same step
     for i in (0, 2):
         reference, expected = _separate(members[i], CONFIG, (digits[0], None))
-        assert histories[i] == expected and _same_model(models[i], reference)
+        assert _same_history(histories[i], expected) and _same_model(models[i], reference)
 
 
 @pytest.mark.parametrize(
@@ -170,10 +194,10 @@ def test_train_sweep_caches_runs(digits: tuple[torch.Tensor, torch.Tensor], tmp_
     second = train_sweep(CONFIG, grown, digits[0], digits[1], cache=cache, **SETTINGS)
     assert [run.cached for run in second] == [True, True, False] and cache.hits == 2
     for a, b in zip(first, second[:2], strict=True):
-        assert a.history == b.history and _same_model(a.model, b.model)
+        assert a.history == b.history and _same_model(a.model, b.model)  # loaded: exact
     fresh = train_sweep(CONFIG, grown, digits[0], digits[1], **SETTINGS)  # no cache at all
     for a, b in zip(second, fresh, strict=True):
-        assert asdict(a.history) == asdict(b.history) and _same_model(a.model, b.model)
+        assert _same_history(a.history, b.history) and _same_model(a.model, b.model)
     other = {**SETTINGS, "lr": 1e-3}
     changed = train_sweep(CONFIG, members[:1], digits[0], digits[1], cache=cache, **other)  # type: ignore[arg-type]
     assert not changed[0].cached  # another setting is another key
