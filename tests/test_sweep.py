@@ -215,3 +215,15 @@ def test_unwritable_cache_trains_and_warns(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # said once, not once per run
         train_sweep(CONFIG, grid(seeds=[3]), digits[0], cache=cache, **SETTINGS)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_batched_equals_separate_runs_on_cuda(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    members = grid(seeds=[0, 1], betas=[1.0, 4.0])
+    models = init_models(CONFIG, members)
+    settings = {**SETTINGS, "device": "cuda"}
+    histories = fit_batched(models, digits[0], digits[1], members=members, **settings)  # type: ignore[arg-type]
+    for member, model, history in zip(members, models, histories, strict=True):
+        reference, expected = _separate(member, CONFIG, digits, device="cuda")
+        assert _same_history(history, expected)
+        assert _same_model(model.cpu(), reference.cpu())
