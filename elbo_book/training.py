@@ -12,7 +12,8 @@ Public API:
 - :func:`resolve_device` — a checked ``torch.device`` from a name (CUDA only when available).
 - :func:`train_step` — one optimiser step on one minibatch; returns the batch's terms.
 - :func:`evaluate` — ELBO terms over a data set in minibatches, without gradients.
-- :func:`fit` — seeded training loop with optional test set, warm-up and progress bar; it can
+- :func:`fit` — seeded training loop with optional test set, warm-up, progress bar and
+  stopping at convergence of the test-set ELBO (``elbo_book.stopping.Convergence``); it can
   continue an earlier run (its optimiser and history).
 
 Data sets (``x_train``, ``x_test``, the ``x`` of :func:`evaluate`) have shape ``(N, data_dim)``
@@ -23,13 +24,15 @@ They may live on any device and have any floating dtype; each batch is moved to 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from tqdm import tqdm
 
 from elbo_book.models import VAE
 from elbo_book.objectives import ELBOTerms, _reconstruction_and_kl, elbo_terms
+from elbo_book.stopping import Convergence
 from elbo_book.validation import (
     check_bool,
     check_int,
@@ -86,6 +89,12 @@ class History:
         test_elbo: the test ELBO after each epoch.
         test_reconstruction: the test reconstruction term after each epoch.
         test_kl: the test KL after each epoch.
+        stop_reason: why training ended: ``"epochs"`` (the epoch budget ran out),
+            ``"converged"`` (the stopping rule fired after epoch ``converged_epoch``) or
+            ``"non-finite"`` (a sweep's model whose loss became NaN/inf; :func:`fit` raises
+            instead).
+        converged_epoch: the epoch after which the stopping rule fired, or None.
+        stop_note: a sentence with the details of the stop.
     """
 
     elbo: list[float] = field(default_factory=list)
@@ -95,45 +104,84 @@ class History:
     test_elbo: list[float] = field(default_factory=list)
     test_reconstruction: list[float] = field(default_factory=list)
     test_kl: list[float] = field(default_factory=list)
+    stop_reason: str | None = None
+    converged_epoch: int | None = None
+    stop_note: str = ""
 
     @property
     def epochs(self) -> int:
         """Number of completed epochs."""
         return len(self.elbo)
 
-    def to_dict(self) -> dict[str, list[float]]:
-        """The history as a dict of lists of floats (for checkpoints and JSON).
+    def to_dict(self) -> dict[str, Any]:
+        """The history as a dict (for checkpoints and JSON).
 
         Returns:
-            One list per field, by field name.
+            One list of floats per per-epoch field, and the three stop fields as they are.
         """
-        return {key: list(values) for key, values in asdict(self).items()}
+        data: dict[str, Any] = {key: list(getattr(self, key)) for key in _EPOCH_FIELDS}
+        data.update(
+            stop_reason=self.stop_reason,
+            converged_epoch=self.converged_epoch,
+            stop_note=self.stop_note,
+        )
+        return data
 
     @classmethod
     def from_dict(cls, data: object) -> History:
         """Inverse of :meth:`to_dict`.
 
         Args:
-            data: a dict with the fields of :class:`History`, each a list of numbers.
+            data: a dict with the per-epoch fields of :class:`History`, each a list of numbers,
+                and optionally its stop fields (absent in checkpoints written before they
+                existed).
 
         Returns:
             The history.
 
         Raises:
-            ValueError: keys are missing or unknown, or a value is not a list of numbers.
+            ValueError: keys are missing or unknown, or a value has the wrong type.
         """
-        names = {f.name for f in fields(cls)}
-        if not isinstance(data, dict) or set(data) != names:
+        required, optional = set(_EPOCH_FIELDS), {"stop_reason", "converged_epoch", "stop_note"}
+        if not isinstance(data, dict) or not required <= set(data) <= required | optional:
             keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"a History must be a dict with keys {sorted(names)}, got {keys}")
-        lists: dict[str, list[float]] = {}
-        for key, values in data.items():
-            if not isinstance(values, list) or not all(
-                isinstance(v, int | float) and not isinstance(v, bool) for v in values
+            raise ValueError(
+                f"a History must be a dict with keys {sorted(required)} (and optionally "
+                f"{sorted(optional)}), got {keys}"
+            )
+        values: dict[str, Any] = {}
+        for key in _EPOCH_FIELDS:
+            column = data[key]
+            if not isinstance(column, list) or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) for v in column
             ):
                 raise ValueError(f"History field {key!r} must be a list of numbers")
-            lists[key] = [float(v) for v in values]
-        return cls(**lists)
+            values[key] = [float(v) for v in column]
+        reason = data.get("stop_reason")
+        if reason not in (None, *STOP_REASONS):
+            raise ValueError(f"History stop_reason must be None or one of {STOP_REASONS}")
+        epoch = data.get("converged_epoch")
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int)):
+            raise ValueError("History converged_epoch must be None or an int")
+        note = data.get("stop_note", "")
+        if not isinstance(note, str):
+            raise ValueError("History stop_note must be a str")
+        return cls(**values, stop_reason=reason, converged_epoch=epoch, stop_note=note)
+
+
+#: The per-epoch fields of :class:`History`, each a list of floats.
+_EPOCH_FIELDS = (
+    "elbo",
+    "reconstruction",
+    "kl",
+    "kl_weight",
+    "test_elbo",
+    "test_reconstruction",
+    "test_kl",
+)
+
+#: The values of :attr:`History.stop_reason` (besides None: not finished).
+STOP_REASONS = ("epochs", "converged", "non-finite")
 
 
 def default_device() -> torch.device:
@@ -308,6 +356,7 @@ def fit(
     progress: bool = True,
     optimizer: torch.optim.Optimizer | None = None,
     history: History | None = None,
+    stopping: Convergence | None = None,
 ) -> History:
     """Train ``model`` with Adam on the β-objective; return the per-epoch :class:`History`.
 
@@ -316,7 +365,9 @@ def fit(
     results.  To continue an earlier run, pass its ``optimizer`` and ``history``: the history
     is extended by ``epochs`` more epochs, the warm-up continues where it stopped, and the
     random streams are seeded with ``seed + history.epochs`` (reproducible, though not the same
-    draws as one uninterrupted run).
+    draws as one uninterrupted run).  ``stopping`` ends training early once the test-set ELBO
+    has converged (it needs ``x_test``); ``epochs`` is then the budget, and the history records
+    why training stopped.
 
     Args:
         model: the VAE to train (moved to ``device``).
@@ -336,6 +387,8 @@ def fit(
         optimizer: an optimiser over ``model``'s parameters to continue with, or None for a new
             Adam.
         history: the history of the run being continued (extended in place), or None.
+        stopping: a :class:`~elbo_book.stopping.Convergence` rule on the test-set ELBO, or None
+            to train for all ``epochs``.
 
     Returns:
         The :class:`History` (``history`` itself when given).
@@ -361,6 +414,10 @@ def fit(
     _check_dataset(model, x_train, "x_train")
     if x_test is not None:
         _check_dataset(model, x_test, "x_test")
+    if stopping is not None and not isinstance(stopping, Convergence):
+        raise ValueError(f"stopping must be a Convergence or None, got {type(stopping).__name__}")
+    if stopping is not None and x_test is None:
+        raise ValueError("stopping needs a held-out set: pass x_test")
     model.to(device)
 
     history = History() if history is None else history
@@ -409,4 +466,12 @@ def fit(
             history.test_kl.append(float(test.kl))
             postfix["test_elbo"] = f"{float(test.elbo):.2f}"
         bar.set_postfix(postfix)
+        if stopping is not None and stopping.converged(history.test_elbo):
+            history.stop_reason, history.converged_epoch = "converged", history.epochs
+            history.stop_note = stopping.describe(history.test_elbo)
+            bar.close()
+            return history
+    history.stop_reason = "epochs"
+    if stopping is not None:
+        history.stop_note = stopping.describe(history.test_elbo)
     return history

