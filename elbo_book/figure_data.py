@@ -30,7 +30,7 @@ def figure_data(fig: matplotlib.figure.Figure, *, max_values: int = 240) -> str:
         max_values: the most numbers written for one array; larger arrays are summarised.
 
     Returns:
-        The text: per axes, one line with its title, labels, limits and scales, then one line for
+        The text, with per axes one line with its title, labels, limits and scales, then one line for
         each line, scatter, bar set, image or contour set, with the numbers it draws.
 
     Raises:

