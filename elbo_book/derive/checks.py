@@ -28,12 +28,20 @@ from dataclasses import dataclass
 
 import sympy
 
+from elbo_book.derive import anyk
 from elbo_book.derive.anyk import NotHandled, proves_zero
 from elbo_book.derive.normal_form import residual
-from elbo_book.derive.semantics import Finite, Semantics, Undefined, Unsupported
+from elbo_book.derive.semantics import (
+    Finite,
+    Semantics,
+    Undefined,
+    Unsupported,
+    expand_loggap,
+    proves_nonneg,
+    uses_index,
+)
 from elbo_book.derive.terms import (
     KL,
-    Add,
     Density,
     Div,
     Entropy,
@@ -48,9 +56,9 @@ from elbo_book.derive.terms import (
     Pow,
     SumN,
     Term,
-    Var,
     walk,
 )
+from elbo_book.derive.wellformed import Malformed, check_wellformed
 
 __all__ = [
     "Certificate",
@@ -61,8 +69,9 @@ __all__ = [
     "Numeric",
     "check_equal",
     "check_relation",
-    "nonneg_reason",
+    "lemma_form",
     "prove_log_bound",
+    "prove_nonneg",
 ]
 
 RELATIONS = ("=", "≥", "≤")
@@ -98,6 +107,7 @@ def _counterexample(
 ) -> str:
     """A random instance (normalised probabilities) on which ``diff`` is not zero, as text."""
     rng = random.Random(seed)
+    diff = expand_loggap(diff)
     used = diff.free_symbols
     for _ in range(30):
         vals = inst_sample(rng.random)
@@ -120,7 +130,7 @@ def _any_k(a: Term, b: Term) -> bool:
     """Whether the any-K prover proves a = b (False: not proven, fall back to fixed sizes)."""
     try:
         return proves_zero(a, b)
-    except NotHandled:
+    except (NotHandled, Undefined):
         return False
 
 
@@ -166,6 +176,10 @@ class Certificate:
     def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
         raise NotImplementedError
 
+    def terms(self) -> tuple[Term, ...]:
+        """The terms the certificate is made of (checked for well-formedness like the step's)."""
+        return ()
+
 
 def prove_log_bound() -> str:
     """Prove t − 1 − log t ≥ 0 for t > 0 by calculus: the only critical point is t = 1, the
@@ -180,56 +194,99 @@ def prove_log_bound() -> str:
     return "t − 1 − log t ≥ 0 (calculus: minimum 0 at t = 1)"
 
 
-def nonneg_reason(t: Term, discrete: bool = False) -> str | None:
-    """Why ``t`` ≥ 0, from its structure, or None when no reason is known.  ``discrete``: every
-    semantics in use is a finite support (then an entropy is ≥ 0; a differential entropy is not)."""
-    if isinstance(t, Entropy):
-        return "entropy of a discrete distribution ≥ 0 (each probability ≤ 1)" if discrete else None
+def lemma_form(t: Term) -> Term:
+    """``t`` with each information quantity replaced by the form its non-negativity is proved
+    from: KL(a ‖ b) by E_a[LogGap(b / a)] (equal to it exactly when b is normalised on the
+    support of a: Gibbs' inequality), 𝕀_j(u; v) by E_j[LogGap(j(u) j(v) / j)], ℍ[a] by its
+    definition −E_a[log a] (≥ 0 only where every mass is ≤ 1, i.e. on a discrete support)."""
     if isinstance(t, KL):
-        return "KL ≥ 0 (Gibbs' inequality, derivation gibbs_inequality)"
+        return Expect(t.a, LogGap(Div(t.b, t.a)))
     if isinstance(t, MutualInfo):
-        return "mutual information is a KL, ≥ 0 (Gibbs)"
-    if isinstance(t, LogGap):
-        return prove_log_bound()
-    if isinstance(t, Num):
-        return "a non-negative number" if t.value >= 0 else None
-    if isinstance(t, Var):
-        return f"{t.name} > 0" if t.positive else None
-    if isinstance(t, Density):
-        return "a density is ≥ 0"
-    if isinstance(t, Pow):
-        e = t.exp
-        if isinstance(e, Num) and e.value.q == 1 and e.value.p % 2 == 0:
-            return "a square"
-        inner = nonneg_reason(t.base, discrete)
-        return inner
+        j = t.joint
+        mu = Density(j.family, (t.u,), j.given, j.sub)
+        mv = Density(j.family, (t.v,), j.given, j.sub)
+        return Expect(j, LogGap(Div(Mul((mu, mv)), j)))
+    if isinstance(t, Entropy):
+        return t.definition()
     if isinstance(t, Named):
-        return nonneg_reason(t.definition, discrete)
-    if isinstance(t, Expect | SumN | Integral):
-        body = t.body
-        inner = nonneg_reason(body, discrete)
-        return f"sum/expectation of: {inner}" if inner else None
-    if isinstance(t, Add | Mul):
-        reasons = [nonneg_reason(c, discrete) for c in t.children()]
-        if all(reasons):
-            return "; ".join(dict.fromkeys(r for r in reasons if r))
-        return None
-    if isinstance(t, Div):
-        num, den = nonneg_reason(t.num, discrete), nonneg_reason(t.den, discrete)
-        return f"{num}; {den}" if num and den else None
-    return None
+        return lemma_form(t.definition)
+    kids = t.children()
+    new = tuple(lemma_form(c) for c in kids)
+    return t if new == kids else t.rebuild(new)
+
+
+def _lemmas(t: Term) -> list[str]:
+    """The lemmas a certificate's non-negativity proof uses, for its badge."""
+    out: list[str] = []
+    for s in walk(t):
+        if isinstance(s, KL):
+            out.append("Gibbs: KL(a ‖ b) = E_a[t − 1 − log t], t = b/a, b normalised")
+        elif isinstance(s, MutualInfo):
+            out.append("𝕀 is a KL (Gibbs)")
+        elif isinstance(s, Entropy):
+            out.append("discrete entropy (every mass ≤ 1)")
+        elif isinstance(s, LogGap):
+            out.append(prove_log_bound())
+        elif isinstance(s, Pow):
+            out.append("a square of a real")
+    if any(isinstance(s, KL | MutualInfo) for s in walk(t)):
+        out.append(prove_log_bound())
+    return list(dict.fromkeys(out)) or ["positive factors"]
+
+
+def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+    """Prove ``t`` ≥ 0 in every semantics that can interpret it, from its translation
+    (:func:`~elbo_book.derive.semantics.proves_nonneg`); return where it was proved.  In the
+    finite semantics a proof for every K (indexed sums) is tried first."""
+    where: list[str] = []
+    for sem in semantics:
+        if isinstance(sem, Finite) and not uses_index([t]):
+            try:
+                if anyk.proves_nonneg_any_k(t):
+                    where.append("any finite support K")
+                    continue
+            except (anyk.NotHandled, Undefined):
+                pass
+        try:
+            for inst in sem.instances([t]):
+                e = inst.translate(t)
+                if not proves_nonneg(e):
+                    raise CheckFailed(
+                        f"the certificate {t.text()} is not proved ≥ 0 ({sem.name}, "
+                        f"{inst.label}): no rule shows {_short(e)} ≥ 0"
+                    )
+        except Unsupported:
+            continue
+        except Undefined as err:
+            raise InvalidTerm(f"undefined term: {err}") from err
+        where.append(sem.badge([t]).lstrip("✓ "))
+    if not where:
+        raise CheckFailed(f"no semantics of this step can prove {t.text()} ≥ 0")
+    return where
 
 
 @dataclass(frozen=True)
 class Gap(Certificate):
-    """The larger side minus the smaller side equals ``gap``, which is non-negative."""
+    """The larger side minus the smaller side equals ``gap``, which is proved non-negative inside
+    each semantics (nothing is non-negative because of its name: a KL is first shown equal to
+    E_a[t − 1 − log t], which needs b normalised; see :func:`lemma_form`)."""
 
     gap: Term
 
+    def terms(self) -> tuple[Term, ...]:
+        return (self.gap,)
+
     def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
-        reason = nonneg_reason(self.gap, all(isinstance(s, Finite) for s in semantics))
-        if reason is None:
-            raise CheckFailed(f"no reason is known why the gap {self.gap.text()} is ≥ 0")
+        form = lemma_form(self.gap)
+        where = prove_nonneg(form, semantics)
+        if form != self.gap:
+            try:
+                check_equal(self.gap, form, semantics)
+            except CheckFailed as err:
+                raise type(err)(
+                    f"the certificate {self.gap.text()} is not {form.text()} (a KL is "
+                    f"E_a[t − 1 − log t] only for a normalised b over the variables of a): {err}"
+                ) from err
         larger, smaller = (prev, new) if rel == "≥" else (new, prev)
         try:
             badges = check_equal(larger - smaller, self.gap, semantics)
@@ -237,7 +294,8 @@ class Gap(Certificate):
             raise type(err)(
                 f"the difference is not the certificate {self.gap.text()}: {err}"
             ) from err
-        return [f"✓ gap = {self.gap.text()} ≥ 0: {reason}", *badges]
+        reason = "; ".join(_lemmas(self.gap))
+        return [f"✓ gap = {self.gap.text()} ≥ 0: {reason} (in {', '.join(where)})", *badges]
 
 
 def _as_expectation(t: Term) -> tuple[Density, Term] | None:
@@ -259,12 +317,14 @@ def _as_expectation(t: Term) -> tuple[Density, Term] | None:
 
 @dataclass(frozen=True)
 class Jensen(Certificate):
-    """Jensen's inequality for the concave log: log E_q[Y] ≥ E_q[log Y]."""
+    """Jensen's inequality for the concave log, log E_q[Y] ≥ E_q[log Y], as a proof: the
+    difference is shown equal to E_q[LogGap(Y / E_q[Y])] (which needs q normalised and the same
+    Y on both sides, up to an identity) and that is proved ≥ 0 like a :class:`Gap`."""
 
     def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
-        outer, inner = (prev, new) if rel == "≥" else (new, prev)
         if rel not in ("≥", "≤"):
             raise CheckFailed("Jensen's inequality gives ≥ or ≤, not =")
+        outer, inner = (prev, new) if rel == "≥" else (new, prev)
         if not isinstance(outer, Log):
             raise CheckFailed(
                 "Jensen's shape: the larger side must be log E_q[Y] (log of an expectation)"
@@ -281,37 +341,20 @@ class Jensen(Certificate):
             )
         if not isinstance(body2, Log):
             raise CheckFailed("Jensen's shape: the smaller side must be E_q[log Y]")
-        y2 = body2.arg
-        t = sympy.Symbol("t", positive=True)
-        second = sympy.diff(sympy.log(t), t, 2)
-        if second.is_nonpositive is not True:
-            raise CheckFailed("log is not certified concave")
-        if y1 == y2:
-            match = ["✓ the same Y on both sides (syntactic match)"]
-        else:
-            try:
-                match = check_equal(
-                    Expect(d1, Pow(Add((y1, -y2)), Num(sympy.Integer(2)))),
-                    Num(sympy.Integer(0)),
-                    semantics,
-                )
-            except CheckFailed as err:
-                raise type(err)(
-                    f"Jensen: the Y inside log E[Y] ({y1.text()}) differs from the Y inside "
-                    f"E[log Y] ({y2.text()}): {err}"
-                ) from err
-        # both sides must be well defined (positive log arguments) in every semantics
-        for sem in semantics:
-            try:
-                for inst in sem.instances([prev, new]):
-                    inst.translate(prev)
-                    inst.translate(new)
-            except Unsupported:
-                continue
-            except Undefined as err:
-                raise InvalidTerm(f"undefined term: {err}") from err
-        shown = str(second).replace("**2", "²").replace("-", "−")
-        return [f"✓ Jensen: log is concave (d²/dt² log t = {shown} ≤ 0, SymPy)", *match]
+        gap = Expect(d1, LogGap(Div(body2.arg, Expect(d1, y1))))
+        try:
+            badges = check_equal(outer - inner, gap, semantics)
+        except CheckFailed as err:
+            raise type(err)(
+                f"Jensen: log E_q[Y] − E_q[log Y] is not E_q[t − 1 − log t] with t = Y / E_q[Y] "
+                f"(q must be normalised and Y the same on both sides): {err}"
+            ) from err
+        where = prove_nonneg(gap, semantics)
+        return [
+            f"✓ Jensen: log E_q[Y] − E_q[log Y] = E_q[t − 1 − log t] ≥ 0, t = Y / E_q[Y] "
+            f"({prove_log_bound()}; in {', '.join(where)})",
+            *badges,
+        ]
 
 
 @dataclass(frozen=True)
@@ -326,7 +369,8 @@ class Numeric(Certificate):
         for sem in semantics:
             try:
                 for inst in sem.instances([prev, new]):
-                    ta, tb = inst.translate(prev), inst.translate(new)
+                    ta = expand_loggap(inst.translate(prev))
+                    tb = expand_loggap(inst.translate(new))
                     for _ in range(self.trials):
                         vals = inst.sample(rng.random)
                         a, b = float(ta.subs(vals).evalf()), float(tb.subs(vals).evalf())
@@ -360,6 +404,11 @@ def check_relation(
     """Check ``prev rel new``; return the badges or raise :class:`CheckFailed`."""
     if rel not in RELATIONS:
         raise CheckFailed(f"unknown relation {rel!r}; expected one of {RELATIONS}")
+    try:
+        for t in (prev, new, *(certificate.terms() if certificate else ())):
+            check_wellformed(t)
+    except Malformed as err:
+        raise InvalidTerm(str(err)) from err
     if certificate is not None:
         if rel == "=" and not isinstance(certificate, Numeric):
             raise CheckFailed("an equality is checked directly; certificates are for ≥ and ≤")

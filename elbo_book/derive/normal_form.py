@@ -17,6 +17,8 @@ from __future__ import annotations
 import sympy
 from sympy.polys.fields import sfield
 
+from elbo_book.derive.semantics import expand_loggap
+
 __all__ = ["LogAtoms", "is_zero", "residual"]
 
 
@@ -101,6 +103,7 @@ def residual(
     """The canonical residual of ``expr`` after the substitution ``sub`` (e.g. normalisation):
     a rational function of the symbols and the log-atoms, zero iff ``expr`` is identically zero."""
     sub = sub or {}
+    expr = expand_loggap(expr)
     atoms = LogAtoms()
     lin = atoms.linearise(expr, sub).xreplace(sub)
     # Atoms are independent indeterminates: group the expanded terms by their atom monomial and

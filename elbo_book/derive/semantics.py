@@ -58,15 +58,77 @@ from elbo_book.derive.terms import (
     walk,
 )
 
-__all__ = ["Finite", "Gaussian", "Instance", "N", "Semantics", "Undefined", "Unsupported"]
+__all__ = [
+    "Finite",
+    "Gaussian",
+    "Instance",
+    "LogGapF",
+    "N",
+    "Semantics",
+    "Undefined",
+    "Unsupported",
+    "expand_loggap",
+    "positive_log",
+    "proves_nonneg",
+    "translate_arithmetic",
+]
 
 N = Var("N")
 """The number of data points; the finite semantics replaces it by the instance's N."""
 
 
-def translate_arithmetic(t: Term, tr: Callable[[Term], sympy.Expr]) -> sympy.Expr | None:
+class LogGapF(sympy.Function):
+    """t − 1 − log t, kept as one node when a semantics translates ``LogGap(t)``: a certificate's
+    non-negativity is proved on the translated expression (:func:`proves_nonneg`), so the lemma
+    t − 1 − log t ≥ 0 (t > 0) must still be visible there.  :func:`expand_loggap` writes it out
+    for the zero test and for numerical evaluation."""
+
+    nargs = 1
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return True if self.args[0].is_positive else None
+
+    def _eval_is_nonnegative(self) -> bool | None:
+        return True if self.args[0].is_positive else None
+
+
+def expand_loggap(e: sympy.Expr) -> sympy.Expr:
+    """``e`` with every :class:`LogGapF` node written out as t − 1 − log t; a product around it
+    is multiplied into the three terms (so that a density times a ratio over the same density
+    cancels before any substitution: the zero test stays fast)."""
+    if not e.has(LogGapF):
+        return e
+    if isinstance(e, LogGapF):
+        t = expand_loggap(e.args[0])
+        return t - 1 - sympy.log(t)
+    if e.is_Mul:
+        gaps = [f for f in e.args if isinstance(f, LogGapF)]
+        if len(gaps) == 1:
+            rest = sympy.Mul(*[expand_loggap(f) for f in e.args if f is not gaps[0]])
+            t = expand_loggap(gaps[0].args[0])
+            return rest * t - rest - rest * sympy.log(t)
+    return e.func(*[expand_loggap(a) for a in e.args])
+
+
+def _known_positive(e: sympy.Expr) -> bool:
+    return e.is_positive is True
+
+
+def translate_arithmetic(
+    t: Term,
+    tr: Callable[[Term], sympy.Expr],
+    positive: Callable[[sympy.Expr], bool] = _known_positive,
+) -> sympy.Expr | None:
     """Translate the arithmetic terms every semantics reads the same way (numbers, π, +, ×, −, ÷,
-    powers), recursing with ``tr``; ``None`` for any other term."""
+    powers, t − 1 − log t), recursing with ``tr``; ``None`` for any other term.
+
+    Every translated quantity is real: a quotient needs a denominator known to be non-zero, a
+    power with a non-integer exponent a base known to be positive (and a negative integer
+    exponent a non-zero base); otherwise :class:`Undefined` is raised.  (A power like
+    ``(ℒ − log p(x))^(1/2)`` is not real where its base is negative, so it is refused instead of
+    being squared into a "non-negative" certificate.)  ``positive`` decides "known to be
+    positive" (the any-K prover passes its own rule for indexed sums).
+    """
     if isinstance(t, Num):
         return t.value
     if isinstance(t, Pi):
@@ -78,9 +140,26 @@ def translate_arithmetic(t: Term, tr: Callable[[Term], sympy.Expr]) -> sympy.Exp
     if isinstance(t, Neg):
         return -tr(t.arg)
     if isinstance(t, Div):
-        return tr(t.num) / tr(t.den)
+        den = tr(t.den)
+        if den.is_zero is not False and not positive(den):
+            raise Undefined(f"division by a quantity not known to be non-zero: {t.den.text()}")
+        return tr(t.num) / den
     if isinstance(t, Pow):
-        return tr(t.base) ** tr(t.exp)
+        base, exp = tr(t.base), tr(t.exp)
+        if exp.is_integer is not True:
+            if not positive(base) or exp.is_real is not True:
+                raise Undefined(
+                    f"a power with a non-integer exponent of a quantity not known to be "
+                    f"positive: {t.text()}"
+                )
+        elif exp.is_negative is not False and base.is_zero is not False and not positive(base):
+            raise Undefined(f"a negative power of a quantity not known to be non-zero: {t.text()}")
+        return base**exp
+    if isinstance(t, LogGap):
+        arg = tr(t.arg)
+        if not positive(arg):
+            raise Undefined(f"t − 1 − log t of a quantity not known to be positive: {t.text()}")
+        return LogGapF(arg)
     return None
 
 
@@ -89,6 +168,43 @@ def positive_log(t: Log, arg: sympy.Expr) -> sympy.Expr:
     if arg.is_positive is not True:
         raise Undefined(f"log of a quantity not known to be positive: log({t.arg.text()})")
     return sympy.log(arg)
+
+
+def proves_nonneg(e: sympy.Expr, positive: Callable[[sympy.Expr], bool] = _known_positive) -> bool:
+    """True when ``e`` ≥ 0 is proved for every value of its symbols allowed by their assumptions
+    (probabilities and scales positive, means real), by these rules only: a sum or product of
+    non-negative factors; t − 1 − log t with t > 0; an even power of a real; a power of a
+    positive base; log u with u − 1 ≥ 0, and −log u with 1 − u ≥ 0 (both tested after
+    cancelling to one fraction); a finite sum of non-negative terms; a leaf that SymPy's
+    assumptions call non-negative.  False means *not proved*.  ``positive`` decides "known to be
+    positive" (as in :func:`translate_arithmetic`)."""
+
+    def rec(a: sympy.Expr) -> bool:
+        return proves_nonneg(a, positive)
+
+    if isinstance(e, LogGapF):
+        return positive(e.args[0])
+    if e.is_Add:
+        return all(rec(a) for a in e.args)
+    if e.is_Mul:
+        coeff, rest = e.as_coeff_Mul()
+        factors = list(sympy.Mul.make_args(rest))
+        if coeff.is_negative:
+            logs = [f for f in factors if isinstance(f, sympy.log)]
+            if len(logs) != 1 or not rec(sympy.cancel(1 - logs[0].args[0])):
+                return False
+            factors.remove(logs[0])
+        return all(rec(f) for f in factors)
+    if e.is_Pow:
+        base, exp = e.args
+        if exp.is_integer and exp.is_even and base.is_extended_real is True:
+            return bool(exp.is_nonnegative) or base.is_zero is False
+        return exp.is_real is True and positive(base)
+    if isinstance(e, sympy.log):
+        return rec(sympy.cancel(e.args[0] - 1))
+    if isinstance(e, sympy.Sum):
+        return rec(e.function)
+    return e.is_nonnegative is True or positive(e)
 
 
 class Unsupported(Exception):
@@ -253,7 +369,7 @@ class _FiniteModel:
             if _canon(t.a.vars) != _canon(t.b.vars):
                 raise Undefined(f"{t.text()}: the two densities are over different variables")
             return self.tr(t.definition(), env)
-        if isinstance(t, Entropy | MutualInfo | LogGap):
+        if isinstance(t, Entropy | MutualInfo):
             return self.tr(t.definition(), env)
         if isinstance(t, Named):
             return self.tr(t.definition, env)
@@ -427,28 +543,21 @@ class Gaussian(Semantics):
         return sympy.Add(*[c * gaussian_moment(j, mean, var) for (j,), c in P.terms()])
 
     def tr(self, t: Term) -> sympy.Expr:
-        if isinstance(t, Num):
-            return t.value
+        """The SymPy value of ``t`` in this family (fixed parameters substituted)."""
+        if isinstance(t, LogGap):
+            # written out: expectations are computed for polynomials in z only
+            return self.tr(t.definition())
+        arithmetic = translate_arithmetic(t, self.tr)
+        if arithmetic is not None:
+            return arithmetic
         if t == N:
             raise Unsupported("the Gaussian semantics has no data index")
-        if isinstance(t, Pi):
-            return sympy.pi
         if isinstance(t, Var):
             return self._par(t)
         if isinstance(t, Value):
             return {"z": self.z, "x": self.x}[t.name]
         if isinstance(t, Density):
             return self._pdf(t)
-        if isinstance(t, Add):
-            return sympy.Add(*[self.tr(a) for a in t.terms])
-        if isinstance(t, Mul):
-            return sympy.Mul(*[self.tr(a) for a in t.factors])
-        if isinstance(t, Neg):
-            return -self.tr(t.arg)
-        if isinstance(t, Div):
-            return self.tr(t.num) / self.tr(t.den)
-        if isinstance(t, Pow):
-            return self.tr(t.base) ** self.tr(t.exp)
         if isinstance(t, Log):
             arg = self.tr(t.arg)
             if arg.is_positive is not True:
@@ -466,7 +575,7 @@ class Gaussian(Semantics):
             raise Unsupported("an integral needs a Gaussian density factor over z")
         if isinstance(t, KL):
             return self.tr(t.definition())
-        if isinstance(t, Entropy | LogGap):
+        if isinstance(t, Entropy):
             return self.tr(t.definition())
         if isinstance(t, Named):
             return self.tr(t.definition)

@@ -152,7 +152,7 @@ class _DrawsModel:
                 raise Unsupported(f"cannot integrate over {t.var} in the i.i.d.-draws model")
             support = range(1, self.size + 1)
             return sympy.Add(*[self.tr(t.body, {**env, t.var: v}) for v in support])
-        if isinstance(t, KL | Entropy | LogGap):
+        if isinstance(t, KL | Entropy):
             return self.tr(t.definition(), env)
         if isinstance(t, Named):
             return self.tr(t.definition, env)
