@@ -1,9 +1,9 @@
 """Adversarial tests of the engine (issue 14): false steps written in the engine's own language,
 each of which must be REJECTED, and the true steps beside them, which must pass.
 
-Classes (issue 14): 1 certificates judged by their syntax, 2 non-negativity by name, 8 ill-formed
-terms.  Every false step is listed in ``FALSE_STEPS``; ``test_every_false_step_is_rejected``
-checks them all.
+Classes (issue 14): 1 certificates judged by their syntax, 2 non-negativity by name, 3 algebra
+evaluated inside a model instance, 8 ill-formed terms.  Every false step is listed in
+``FALSE_STEPS``; ``test_every_false_step_is_rejected`` checks them all.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from elbo_book.derive import (
     Jensen,
     LogGap,
     MutualInfo,
+    N,
     StepError,
     SumN,
     log,
@@ -40,7 +41,7 @@ from elbo_book.derive import (
     z_n,
 )
 from elbo_book.derive.library.ch06_importance import IIDDraws
-from elbo_book.derive.semantics import LogGapF, expand_loggap, proves_nonneg
+from elbo_book.derive.semantics import LogGapF, expand_loggap, proves_nonneg, sigma_p
 from elbo_book.derive.terms import Num
 from elbo_book.derive.wellformed import Malformed, check_wellformed
 
@@ -102,6 +103,19 @@ FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
     "differential-entropy": lambda: Derivation("f", Entropy(QZ), semantics=(Gaussian(),)).ge(
         ZERO, "a differential entropy is ≥ 0", certificate=Gap(Entropy(QZ))
     ),
+    # ---- class 3: algebra is checked with plain symbols, outside any model -----------------
+    "pairs-at-N=2": lambda: Derivation("f", N * (N - 1) / 2).eq(N - 1, "N(N−1)/2 = N−1 at N = 2"),
+    "one-over-N": lambda: Derivation("f", 1 / N).eq(HALF, "1/N = 1/2 at N = 2"),
+    "log-N": lambda: Derivation("f", log(N)).eq(log(2), "log N = log 2 at N = 2"),
+    "fixed-prior-scale": lambda: Derivation(
+        "f", sigma_p, semantics=(Gaussian(fix={"sigma_p": 1}),)
+    ).eq(Num(sympy.Integer(1)), "σ₀ = 1 in the instance"),
+    "fixed-prior-scale-gap": lambda: Derivation(
+        "f", sigma_p, semantics=(Gaussian(fix={"sigma_p": 1}),)
+    ).ge(Num(sympy.Integer(1)), "σ₀ ≥ 1 in the instance", certificate=Gap(sigma_p - 1)),
+    "log-N-in-a-model-step": lambda: Derivation("f", log(N) + log(p(x))).eq(
+        log(2) + log(p(x)), "log N = log 2 next to a density"
+    ),
     # ---- class 8: ill-formed terms --------------------------------------------------------
     "repeated-variable": lambda: Derivation("f", E(q(z, z | x), log(p(x)))).eq(
         log(p(x)), "q(z, z | x) read as q(z | x)"
@@ -145,6 +159,9 @@ TRUE_STEPS: dict[str, Callable[[], Derivation]] = {
     ),
     "discrete-index-entropy": lambda: Derivation("t", E(q(z), Entropy(q(n | z)))).ge(
         ZERO, "ℍ[q(n|z)] ≥ 0", certificate=Gap(E(q(z), Entropy(q(n | z))))
+    ),
+    "plain-algebra": lambda: Derivation("t", N * (N - 1) / 2).eq(
+        (N**2 - N) / 2, "expand the product"
     ),
     "z_n-bound-by-its-own-E": lambda: Derivation("t", SumN(E(q(z_n | x_n), log(p(x_n | z_n))))).eq(
         SumN(E(q(z | x_n), log(p(x_n | z)))), "rename the bound latent"

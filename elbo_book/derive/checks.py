@@ -38,6 +38,7 @@ from elbo_book.derive.semantics import (
     Unsupported,
     expand_loggap,
     proves_nonneg,
+    translate_algebra,
     uses_index,
 )
 from elbo_book.derive.terms import (
@@ -67,6 +68,7 @@ __all__ = [
     "InvalidTerm",
     "Jensen",
     "Numeric",
+    "check_algebra",
     "check_equal",
     "check_relation",
     "lemma_form",
@@ -134,13 +136,46 @@ def _any_k(a: Term, b: Term) -> bool:
         return False
 
 
+ALGEBRA_BADGE = "✓ symbolic algebra (plain symbols, outside any model)"
+
+
+def _free_sampler(expr: sympy.Expr) -> Callable[[Callable[[], float]], dict[sympy.Symbol, float]]:
+    """Random values for the free symbols of ``expr`` (positive ones in (0.05, 2.05))."""
+
+    def sample(rnd: Callable[[], float]) -> dict[sympy.Symbol, float]:
+        return {
+            s: (0.05 + 2 * rnd()) if s.is_positive else (4 * rnd() - 2) for s in expr.free_symbols
+        }
+
+    return sample
+
+
+def check_algebra(a: Term, b: Term) -> list[str]:
+    """Prove ``a = b`` for terms without densities, reading every symbol as a plain symbol (its
+    declared sign only): no model instance, no size, no fixed parameter, no normalisation."""
+    try:
+        ta, tb = translate_algebra(a), translate_algebra(b)
+    except Undefined as err:
+        raise InvalidTerm(f"undefined term: {err}") from err
+    res, atoms = residual(ta - tb)
+    if res != 0:
+        raise CheckFailed(
+            f"not an identity (algebra): the residual {_short(atoms.restore(res))} is not "
+            "zero; " + _counterexample(ta - tb, _free_sampler(ta - tb))
+        )
+    return [ALGEBRA_BADGE]
+
+
 def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]:
-    """Prove ``a = b`` in each semantics that can interpret both; return the strength badges."""
-    badges: list[str] = []
+    """Prove ``a = b`` in each semantics that can interpret both; return the strength badges.
+    A step without densities is algebra: it is proved once, outside every model
+    (:func:`check_algebra`)."""
     terms = [a, b]
-    algebra = _is_algebra(terms)
+    if _is_algebra(terms):
+        return check_algebra(a, b)
+    badges: list[str] = []
     for sem in semantics:
-        if not algebra and isinstance(sem, Finite) and _any_k(a, b):
+        if isinstance(sem, Finite) and _any_k(a, b):
             badges.append(ANY_K_BADGE)
             continue
         try:
@@ -153,15 +188,11 @@ def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]
                         f"{_short(atoms.restore(res))} is not zero; "
                         + _counterexample(ta - tb, inst.sample)
                     )
-                if algebra:
-                    break
         except Unsupported:
             continue
         except Undefined as err:
             raise InvalidTerm(f"undefined term: {err}") from err
-        badges.append("✓ symbolic algebra (positive symbols)" if algebra else sem.badge(terms))
-        if algebra:
-            break
+        badges.append(sem.badge(terms))
     if not badges:
         raise CheckFailed("no semantics of this derivation can interpret this step")
     return badges
@@ -237,7 +268,16 @@ def _lemmas(t: Term) -> list[str]:
 def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
     """Prove ``t`` ≥ 0 in every semantics that can interpret it, from its translation
     (:func:`~elbo_book.derive.semantics.proves_nonneg`); return where it was proved.  In the
-    finite semantics a proof for every K (indexed sums) is tried first."""
+    finite semantics a proof for every K (indexed sums) is tried first; a term without densities
+    is proved once, as plain algebra."""
+    if _is_algebra([t]):
+        try:
+            e = translate_algebra(t)
+        except Undefined as err:
+            raise InvalidTerm(f"undefined term: {err}") from err
+        if not proves_nonneg(e):
+            raise CheckFailed(f"the certificate {t.text()} is not proved ≥ 0 (algebra)")
+        return ["plain algebra"]
     where: list[str] = []
     for sem in semantics:
         if isinstance(sem, Finite) and not uses_index([t]):

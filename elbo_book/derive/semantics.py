@@ -70,6 +70,7 @@ __all__ = [
     "expand_loggap",
     "positive_log",
     "proves_nonneg",
+    "translate_algebra",
     "translate_arithmetic",
 ]
 
@@ -168,6 +169,24 @@ def positive_log(t: Log, arg: sympy.Expr) -> sympy.Expr:
     if arg.is_positive is not True:
         raise Undefined(f"log of a quantity not known to be positive: log({t.arg.text()})")
     return sympy.log(arg)
+
+
+def translate_algebra(t: Term) -> sympy.Expr:
+    """A term without densities as plain algebra: each ``Var`` its own symbol (positive or real,
+    as declared; N too), each ``Value`` a real symbol.  No model is involved: nothing is
+    substituted (no size, no fixed parameter, no normalisation)."""
+    arithmetic = translate_arithmetic(t, translate_algebra)
+    if arithmetic is not None:
+        return arithmetic
+    if isinstance(t, Var):
+        return t.sympy()
+    if isinstance(t, Value):
+        return sympy.Symbol(t.name, real=True)
+    if isinstance(t, Log):
+        return positive_log(t, translate_algebra(t.arg))
+    if isinstance(t, Named):
+        return translate_algebra(t.definition)
+    raise Unsupported(f"{type(t).__name__} is not algebra")
 
 
 def proves_nonneg(e: sympy.Expr, positive: Callable[[sympy.Expr], bool] = _known_positive) -> bool:
