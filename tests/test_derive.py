@@ -94,7 +94,7 @@ def test_index_semantics_proves_elbo_surgery_split() -> None:
         KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z"), "average KL = marginal KL + index MI"
     )
     (r,) = d.check()
-    assert r.badges == ("✓ symbolic, finite support K=2..4, N=2..3",)
+    assert r.badges == ("✓ symbolic, finite support K=2..4, N=2..3, normalised, all masses > 0",)
 
 
 def test_gaussian_semantics_proves_closed_form_kl() -> None:
@@ -127,7 +127,7 @@ def test_gaussian_semantics_proves_closed_form_kl() -> None:
 )
 def test_false_step_fails_naming_step_and_justification(label: str, expr: object, why: str) -> None:
     d = Derivation("false_test", log(p(x))).eq(E(QZ, log(p(x))), "constant", label="const")
-    d.eq(expr, why, label=label)
+    d = d.eq(expr, why, label=label)
     with pytest.raises(StepError) as info:
         d.check()
     msg = str(info.value)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable
+from dataclasses import FrozenInstanceError, replace
 
 import pytest
 import sympy
@@ -23,6 +24,7 @@ from elbo_book.derive import (
     Derivation,
     E,
     Entropy,
+    Finite,
     Gap,
     Gaussian,
     Jensen,
@@ -246,3 +248,49 @@ def test_proves_nonneg_is_sound(e: sympy.Expr, seed: int) -> None:
         v = complex(written.subs(vals).evalf())
         if math.isfinite(v.real) and math.isfinite(v.imag):
             assert abs(v.imag) < 1e-9 and v.real >= -1e-9, (e, vals, v)
+
+
+# ---- classes 4, 5, 6: badges from the semantics, chains as wholes, immutable derivations -------
+def test_badge_states_fixed_parameters_sizes_and_normalisation() -> None:
+    fixed = Gaussian(fix={"sigma_p": 1, "sigma_q": 1})
+    d = Derivation("t", KL(QZ, p(z)), semantics=(fixed,)).eq(
+        E(QZ, log(QZ) - log(p(z))), "definition of KL"
+    )
+    (r,) = d.check()
+    assert r.badges == ("✓ Gaussian family, fixed σ₀=1, σ=1 (symbolic integration)",)
+    draws = IIDDraws(sizes=(2, 3), normalised=False)
+    assert "any positive q(z|x)" in draws.badge([]) and "S=2..3" in draws.badge([])
+    assert "N=2..3" in Derivation("u", SumN(log(p(x_n)))).semantics[0].badge([SumN(log(p(x_n)))])
+
+
+def test_a_chain_has_one_direction() -> None:
+    d = Derivation("t", log(p(x))).ge(ELBO, "bound", certificate=Gap(KL(QZ, POST)))
+    with pytest.raises(ValueError, match="one direction"):
+        d.le(log(p(x)), "and back up", certificate=Gap(KL(QZ, POST)))
+    with pytest.raises(ValueError, match="one direction"):
+        Derivation("t", log(p(x)), steps=(*d.steps, replace(d.steps[0], rel="≤", label="2")))
+
+
+def test_a_step_cannot_switch_to_an_unrelated_semantics() -> None:
+    with pytest.raises(ValueError, match="covers none"):
+        Derivation("t", ELBO).eq(
+            E(QZ, log(PXZ / QZ)), "definition", semantics=(Gaussian(fix={"sigma_p": 1}),)
+        )
+    with pytest.raises(ValueError, match="covers none"):
+        Derivation("t", ELBO, semantics=(IIDDraws(),)).eq(
+            E(QZ, log(PXZ / QZ)), "definition", semantics=(Finite(),)
+        )
+
+
+def test_derivations_are_immutable_and_display_what_they_checked() -> None:
+    d = Derivation("t", log(p(x))).eq(E(QZ, log(p(x))), "constant")
+    d.verify()
+    longer = d.eq(E(QZ, log(PXZ / POST)), "Bayes' rule")
+    assert len(d.steps) == 1 and len(longer.steps) == 2
+    with pytest.raises(FrozenInstanceError):
+        d.start = ELBO  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        d.steps.append(longer.steps[1])  # type: ignore[attr-defined]
+    assert "conclusion: log pθ(x) = E_qφ(z | x)[log pθ(x)]" in repr(d)
+    d.results.clear()
+    assert len(d.results) == 1

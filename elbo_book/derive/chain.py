@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from elbo_book.derive.checks import Certificate, CheckFailed, Numeric, check_relation
 from elbo_book.derive.semantics import Finite, Semantics
@@ -68,12 +68,21 @@ class StepResult:
         return self.step.expect_fail
 
 
-@dataclass
+_INEQUALITIES = ("≥", "≤")
+
+
+@dataclass(frozen=True)
 class Derivation:
     """A chain ``start rel_1 e_1 rel_2 e_2 …`` whose every step is checked.
 
     ``semantics`` are the model families in which identities are proven (default: finite support
     K = 2, 3, 4).  ``chapter`` is set by :func:`elbo_book.derive.registry.register`.
+
+    A derivation is immutable: each builder method (:meth:`step`, :meth:`eq`, :meth:`ge`,
+    :meth:`le`) returns a new derivation, so a checked chain cannot be changed afterwards and
+    its display always shows the verdicts of what it contains.  A chain is checked as a whole:
+    its inequalities all point one way, and every step's semantics covers one of the
+    derivation's (see :meth:`conclusion`).
     """
 
     name: str
@@ -81,13 +90,44 @@ class Derivation:
     title: str = ""
     semantics: tuple[Semantics, ...] = (Finite(),)
     chapter: str = ""
-    steps: list[Step] = field(default_factory=list)
-    _results: list[StepResult] | None = field(default=None, repr=False)
+    steps: tuple[Step, ...] = ()
+    _results: tuple[StepResult, ...] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.start = as_term(self.start)
+        object.__setattr__(self, "start", as_term(self.start))
+        object.__setattr__(self, "steps", tuple(self.steps))
         if not self.name.isidentifier():
             raise ValueError(f"a derivation name must be an identifier, got {self.name!r}")
+        if not self.semantics:
+            raise ValueError(f"derivation {self.name!r} needs at least one semantics")
+        labels = [s.label for s in self.steps]
+        for lab in labels:
+            if labels.count(lab) > 1:
+                raise ValueError(f"duplicate step label {lab!r} in derivation {self.name!r}")
+        proved = [s for s in self.steps if not s.expect_fail]
+        for s in proved:
+            if s.rel not in _REL_TEX:
+                raise ValueError(f"relation must be one of {list(_REL_TEX)}, got {s.rel!r}")
+            if not s.why.strip():
+                raise ValueError("every step needs a justification")
+            first = next(t for t in proved if t.rel in _INEQUALITIES or t is s)
+            if s.rel in _INEQUALITIES and first.rel != s.rel:
+                raise ValueError(
+                    f"derivation {self.name!r}: step ({s.label}) is {s.rel} but step "
+                    f"({first.label}) is {first.rel}; one chain, one direction"
+                )
+            if s.semantics is not None and not any(
+                sem.covers(base) for sem in s.semantics for base in self.semantics
+            ):
+                raise ValueError(
+                    f"derivation {self.name!r}: step ({s.label}) is checked in "
+                    f"{'; '.join(t.describe() for t in s.semantics)}, which covers none of the "
+                    f"derivation's semantics ({'; '.join(t.describe() for t in self.semantics)})"
+                )
+        if proved and not self.conclusion()[1]:
+            raise ValueError(
+                f"derivation {self.name!r}: its steps hold in no common semantics (no conclusion)"
+            )
 
     # ---- building -----------------------------------------------------------------------
     def step(
@@ -102,20 +142,18 @@ class Derivation:
         semantics: tuple[Semantics, ...] | None = None,
         crosscheck: bool = False,
     ) -> Derivation:
-        """Append a step and return the derivation (for chaining).  ``crosscheck`` adds a numeric
-        evaluation on random instances after the proof (labelled as such)."""
+        """A new derivation: this one with a step appended.  ``crosscheck`` adds a numeric
+        evaluation on random instances after the proof (labelled as such).  Refused (ValueError):
+        a step whose inequality points the other way than the chain's (a chain mixing ≥ and ≤
+        concludes nothing), a step whose semantics covers none of the derivation's, and steps
+        that leave no semantics common to the whole chain."""
         if rel not in _REL_TEX:
             raise ValueError(f"relation must be one of {list(_REL_TEX)}, got {rel!r}")
         if not why.strip():
             raise ValueError("every step needs a justification")
         lab = label or str(len(self.steps) + 1)
-        if any(s.label == lab for s in self.steps):
-            raise ValueError(f"duplicate step label {lab!r} in derivation {self.name!r}")
-        self.steps.append(
-            Step(rel, as_term(expr), why, lab, certificate, expect_fail, semantics, crosscheck)
-        )
-        self._results = None
-        return self
+        new = Step(rel, as_term(expr), why, lab, certificate, expect_fail, semantics, crosscheck)
+        return replace(self, steps=(*self.steps, new), _results=None)
 
     def eq(self, expr: object, why: str, **kw: object) -> Derivation:
         """Append ``= expr``."""
@@ -133,6 +171,23 @@ class Derivation:
     def end(self) -> Term:
         """The last expression of the chain."""
         return self.steps[-1].expr if self.steps else self.start
+
+    def conclusion(self) -> tuple[str, tuple[Semantics, ...]]:
+        """The chain's conclusion ``start rel end`` as (rel, semantics): ``=`` when every step is
+        an identity, else the chain's one inequality; it holds (by transitivity of the checked
+        steps) in each of the derivation's semantics that every step's semantics covers.
+        Expected failures (errata) take no part."""
+        steps = [s for s in self.steps if not s.expect_fail]
+        rels = {s.rel for s in steps} - {"="}  # at most one (checked on construction)
+        if len(rels) > 1:
+            raise StepError(self.name, steps[-1], "the chain mixes ≥ and ≤: it concludes nothing")
+        rel = rels.pop() if rels else "="
+        common = tuple(
+            base
+            for base in self.semantics
+            if all(any(sem.covers(base) for sem in (s.semantics or self.semantics)) for s in steps)
+        )
+        return rel, common
 
     def previous(self, i: int) -> Term:
         """The expression before step ``i``."""
@@ -176,7 +231,7 @@ class Derivation:
             results.append(
                 StepResult(res.step, res.ok, res.badges, res.detail, time.perf_counter() - t0)
             )
-        self._results = results
+        object.__setattr__(self, "_results", tuple(results))
         if raise_on_failure:
             for r in results:
                 if not r.ok:
@@ -194,7 +249,7 @@ class Derivation:
         if self._results is None:
             self.check()
         assert self._results is not None
-        return self._results
+        return list(self._results)
 
     # ---- display --------------------------------------------------------------------------
     def _summary(self) -> str:
@@ -214,7 +269,19 @@ class Derivation:
             lines.append(f"        [{s.why}] " + " | ".join(r.badges))
             if r.detail:
                 lines.append(f"        {r.detail}")
+        conclusion = self._conclusion_text()
+        if conclusion:
+            lines.append(f"  conclusion: {conclusion}")
         return "\n".join(lines)
+
+    def _conclusion_text(self) -> str:
+        """``start rel end (in …)`` when every step of the chain is proven, else ``""``."""
+        res = self.results
+        if not any(not r.expected_failure for r in res) or not all(r.ok for r in res):
+            return ""
+        rel, common = self.conclusion()
+        where = "; ".join(sem.describe([self.start, self.end]) for sem in common)
+        return f"{self.start.text()} {rel} {self.end.text()} (in {where})"
 
     def _row_note(self, r: StepResult) -> str:
         badge = "; ".join(b.lstrip("✓✗ ") for b in r.badges)
@@ -278,12 +345,23 @@ class Derivation:
                     f"<tr><td style='{note}'></td><td style='{note}'></td>"
                     f"<td style='{note}'>{verdict}{detail}</td></tr>"
                 )
+        conclusion = ""
+        if self._conclusion_text():
+            rel, common = self.conclusion()
+            where = "; ".join(sem.describe([self.start, self.end]) for sem in common)
+            conclusion = (
+                f"<p style='font-size:85%'>Conclusion: \\(\\displaystyle "
+                f"{esc(self.start.latex())} {_REL_TEX[rel]} {esc(self.end.latex())}\\) — "
+                f"in {esc(where)}</p>"
+            )
         return (
             f"<div class='elbo-derivation mathjax_process'>"
             f"<p><b>{esc(self.title or self.name)}</b> — {esc(self._summary())}</p>"
             "<table style='border-collapse:collapse;border:none'>"
             + "".join(rows)
-            + "</table></div>"
+            + "</table>"
+            + conclusion
+            + "</div>"
         )
 
 

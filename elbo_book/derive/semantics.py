@@ -70,6 +70,7 @@ __all__ = [
     "expand_loggap",
     "positive_log",
     "proves_nonneg",
+    "sizes_text",
     "translate_algebra",
     "translate_arithmetic",
 ]
@@ -259,8 +260,30 @@ class Semantics:
     def instances(self, terms: list[Term]) -> Iterator[Instance]:
         raise NotImplementedError
 
-    def badge(self, terms: list[Term]) -> str:
+    def describe(self, terms: list[Term] | None = None) -> str:
+        """What a proof in this semantics covers, generated from the object itself (family,
+        sizes, fixed parameters, normalisation, support), for the step's ``terms`` (e.g. the
+        data-index sizes only when a term uses the index) or in general."""
         raise NotImplementedError
+
+    def badge(self, terms: list[Term]) -> str:
+        """The strength badge of a step proved here: ``✓ symbolic, `` and :meth:`describe`."""
+        return f"✓ symbolic, {self.describe(terms)}"
+
+    def covers(self, other: Semantics) -> bool:
+        """Whether a proof in this semantics is a proof in ``other`` (its family contains
+        ``other``'s).  By default: the same object, or one with the same description."""
+        return self is other or (type(self) is type(other) and self.describe() == other.describe())
+
+
+def sizes_text(name: str, sizes: tuple[int, ...]) -> str:
+    """``K=2..4`` for consecutive sizes, ``K∈{2, 5}`` otherwise."""
+    ordered = sorted(sizes)
+    if len(ordered) == 1:
+        return f"{name}={ordered[0]}"
+    if ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{name}={ordered[0]}..{ordered[-1]}"
+    return f"{name}∈{{{', '.join(map(str, ordered))}}}"
 
 
 def uses_index(terms: list[Term]) -> bool:
@@ -444,11 +467,17 @@ class Finite(Semantics):
                 model.sample,
             )
 
-    def badge(self, terms: list[Term]) -> str:
-        ks = f"K={min(self.sizes)}..{max(self.sizes)}"
-        if uses_index(terms):
-            ks += f", N={min(self.index_sizes)}..{max(self.index_sizes)}"
-        return f"✓ symbolic, finite support {ks}"
+    def describe(self, terms: list[Term] | None = None) -> str:
+        ks = sizes_text("K", self.sizes)
+        if terms is None or uses_index(terms):
+            ks += ", " + sizes_text("N", self.index_sizes)
+        return f"finite support {ks}, normalised, all masses > 0"
+
+    def covers(self, other: Semantics) -> bool:
+        """A finite semantics covers another with no more sizes."""
+        return isinstance(other, Finite) and (
+            set(other.sizes) <= set(self.sizes) and set(other.index_sizes) <= set(self.index_sizes)
+        )
 
 
 # =============================================================================================
@@ -492,6 +521,16 @@ b = Var("b", "b", positive=False)
 sigma_x = Var("sigma_x", r"\sigma_x")
 mu_q = Var("mu_q", r"\mu", positive=False)
 sigma_q = Var("sigma_q", r"\sigma")
+_PARAMETERS = (mu_p, sigma_p, w, b, sigma_x, mu_q, sigma_q)
+_SHOWN = {
+    "mu_p": "μ₀",
+    "sigma_p": "σ₀",
+    "w": "w",
+    "b": "b",
+    "sigma_x": "σₓ",
+    "mu_q": "μ",
+    "sigma_q": "σ",
+}
 
 
 class Gaussian(Semantics):
@@ -502,7 +541,7 @@ class Gaussian(Semantics):
 
     def __init__(self, fix: dict[str, int] | None = None, integrate: bool = False) -> None:
         self.fix = dict(fix or {})
-        known = {v.name for v in (mu_p, sigma_p, w, b, sigma_x, mu_q, sigma_q)}
+        known = {v.name for v in _PARAMETERS}
         bad = set(self.fix) - known
         if bad:
             raise ValueError(f"unknown Gaussian parameters {sorted(bad)}; known: {sorted(known)}")
@@ -611,5 +650,19 @@ class Gaussian(Semantics):
         label = "Gaussian (integration)" if self.integrate else "Gaussian"
         yield Instance(label, self.tr, {}, sample)
 
+    def describe(self, terms: list[Term] | None = None) -> str:
+        fixed = ", ".join(
+            f"{_SHOWN[v.name]}={self.fix[v.name]}" for v in _PARAMETERS if v.name in self.fix
+        )
+        return (
+            "Gaussian family" + (f", fixed {fixed}" if fixed else "") + (" (symbolic integration)")
+        )
+
     def badge(self, terms: list[Term]) -> str:
-        return "✓ Gaussian family (symbolic integration)"
+        return f"✓ {self.describe(terms)}"
+
+    def covers(self, other: Semantics) -> bool:
+        """A Gaussian semantics covers one that fixes at least the same parameters alike."""
+        return isinstance(other, Gaussian) and all(
+            other.fix.get(k) == v for k, v in self.fix.items()
+        )

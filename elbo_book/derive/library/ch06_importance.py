@@ -40,6 +40,7 @@ from elbo_book.derive.semantics import (
     Undefined,
     Unsupported,
     positive_log,
+    sizes_text,
     translate_arithmetic,
 )
 from elbo_book.derive.terms import (
@@ -201,11 +202,21 @@ class IIDDraws(Semantics):
                 model.sample,
             )
 
-    def badge(self, terms: list[Term]) -> str:
-        sizes = f"S={min(self.sizes)}..{max(self.sizes)}"
-        if self.normalised:
-            return f"✓ symbolic, finite support {sizes}, i.i.d. draws"
-        return f"✓ symbolic, finite support {sizes}, i.i.d. draws, any positive q(z|x)"
+    def describe(self, terms: list[Term] | None = None) -> str:
+        q_text = "q(z|x) normalised" if self.normalised else "any positive q(z|x)"
+        return (
+            f"finite support {sizes_text('S', self.sizes)}, i.i.d. draws, {q_text}, "
+            "any positive prior, all masses > 0"
+        )
+
+    def covers(self, other: Semantics) -> bool:
+        """Covers an i.i.d.-draws semantics with no more sizes; without normalisation it also
+        covers the normalised one (a statement for every positive q holds for normalised q)."""
+        return (
+            isinstance(other, IIDDraws)
+            and set(other.sizes) <= set(self.sizes)
+            and (other.normalised or not self.normalised)
+        )
 
 
 # ---------------------------------------------------------------------------------------------

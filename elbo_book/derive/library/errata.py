@@ -149,7 +149,7 @@ def _pair(
         title="The source's version (expected to fail)",
         semantics=semantics or _FAIL_SEMANTICS,
     )
-    bad.step(
+    bad = bad.step(
         rel_wrong,
         wrong,
         why_wrong,
@@ -163,12 +163,14 @@ def _pair(
         f"{name}_corrected", start_right or start, title="Corrected", semantics=semantics or fix
     )
     if right is not None:
-        good.step(rel_right, right, why_right, label="fixed", certificate=cert_right)  # type: ignore[arg-type]
+        good = good.step(rel_right, right, why_right, label="fixed", certificate=cert_right)  # type: ignore[arg-type]
     for i, (rel, expr, why, cert) in enumerate(more, start=1):
-        good.step(rel, expr, why, label=f"fixed.{i}", certificate=cert)  # type: ignore[arg-type]
-    register(chapter=CHAPTER)(lambda: bad)
-    register(chapter=CHAPTER)(lambda: good)
-    return bad, good
+        good = good.step(rel, expr, why, label=f"fixed.{i}", certificate=cert)  # type: ignore[arg-type]
+    built_bad, built_good = bad, good
+    return (
+        register(chapter=CHAPTER)(lambda: built_bad),
+        register(chapter=CHAPTER)(lambda: built_good),
+    )
 
 
 # =============================================================================================
