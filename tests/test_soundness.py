@@ -27,6 +27,7 @@ from elbo_book.derive import (
     Finite,
     Gap,
     Gaussian,
+    Integral,
     Jensen,
     LogGap,
     MutualInfo,
@@ -50,6 +51,7 @@ from elbo_book.derive.wellformed import Malformed, check_wellformed
 QZ, PXZ, POST = q(z | x), p(x, z), p(z | x)
 HALF = Num(sympy.Rational(1, 2))
 ZERO = Num(sympy.Integer(0))
+ONES = Integral(Num(sympy.Integer(1)), "z")  # K on a support of K points
 
 # name → a derivation whose (only) step is false (or ill-formed)
 FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
@@ -117,6 +119,18 @@ FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
     ).ge(Num(sympy.Integer(1)), "σ₀ ≥ 1 in the instance", certificate=Gap(sigma_p - 1)),
     "log-N-in-a-model-step": lambda: Derivation("f", log(N) + log(p(x))).eq(
         log(2) + log(p(x)), "log N = log 2 next to a density"
+    ),
+    # ---- class 7: differences vanishing at the checked sizes -------------------------------
+    "vanishing-at-K=2..4": lambda: Derivation("f", KL(QZ, POST)).eq(
+        KL(QZ, POST) + (ONES - 2) * (ONES - 3) * (ONES - 4) * log(p(x)),
+        "a polynomial in K with roots 2, 3, 4",
+    ),
+    "vanishing-at-N=2..3": lambda: Derivation("f", (1 / N) * SumN(KL(q(z | n), p(z)))).eq(
+        KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z") + (N - 2) * (N - 3) * log(ONES),
+        "surgery plus (N − 2)(N − 3) log K",
+    ),
+    "vanishing-at-S=2..3": lambda: Derivation("f", KL(QZ, POST), semantics=(IIDDraws(),)).eq(
+        KL(QZ, POST) + (ONES - 2) * (ONES - 3), "a polynomial in S with roots 2, 3"
     ),
     # ---- class 8: ill-formed terms --------------------------------------------------------
     "repeated-variable": lambda: Derivation("f", E(q(z, z | x), log(p(x)))).eq(

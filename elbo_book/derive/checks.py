@@ -166,6 +166,26 @@ def check_algebra(a: Term, b: Term) -> list[str]:
     return [ALGEBRA_BADGE]
 
 
+def _probe(a: Term, b: Term, sem: Semantics) -> list[str]:
+    """Evaluate ``a`` and ``b`` numerically on ``sem``'s probe instances (sizes above the ones
+    proved at); raise :class:`CheckFailed` on a difference; return the probes' labels."""
+    rng = random.Random(1)
+    labels: list[str] = []
+    for inst in sem.probes([a, b]):
+        ta, tb = expand_loggap(inst.translate(a)), expand_loggap(inst.translate(b))
+        # one random instance: a non-zero difference vanishes on it with probability 0
+        vals = {s: sympy.Float(v) for s, v in inst.sample(rng.random).items()}
+        va, vb = complex(ta.xreplace(vals)), complex(tb.xreplace(vals))
+        if abs(va - vb) > 1e-8 * (1 + abs(va) + abs(vb)):
+            raise CheckFailed(
+                f"an identity at the sizes checked symbolically, but not at {inst.label}: "
+                f"{va.real:.10g} ≠ {vb.real:.10g} on a random instance (a difference that "
+                "vanishes at the checked sizes only)"
+            )
+        labels.append(inst.label)
+    return labels
+
+
 def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]:
     """Prove ``a = b`` in each semantics that can interpret both; return the strength badges.
     A step without densities is algebra: it is proved once, outside every model
@@ -188,11 +208,13 @@ def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]
                         f"{_short(atoms.restore(res))} is not zero; "
                         + _counterexample(ta - tb, inst.sample)
                     )
+            probed = _probe(a, b, sem)
         except Unsupported:
             continue
         except Undefined as err:
             raise InvalidTerm(f"undefined term: {err}") from err
-        badges.append(sem.badge(terms))
+        badge = sem.badge(terms)
+        badges.append(badge + (f"; also numerically at {' and '.join(probed)}" if probed else ""))
     if not badges:
         raise CheckFailed("no semantics of this derivation can interpret this step")
     return badges

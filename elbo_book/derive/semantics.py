@@ -260,6 +260,13 @@ class Semantics:
     def instances(self, terms: list[Term]) -> Iterator[Instance]:
         raise NotImplementedError
 
+    def probes(self, terms: list[Term]) -> Iterator[Instance]:
+        """Instances at sizes *above* the ones :meth:`instances` proves at, on which an identity
+        proved at those sizes is also evaluated numerically: a false step that differs by a term
+        vanishing at the checked sizes (a polynomial in K or N with those roots) is refuted
+        there.  None by default (a family without sizes)."""
+        return iter(())
+
     def describe(self, terms: list[Term] | None = None) -> str:
         """What a proof in this semantics covers, generated from the object itself (family,
         sizes, fixed parameters, normalisation, support), for the step's ``terms`` (e.g. the
@@ -457,7 +464,17 @@ class Finite(Semantics):
         return [(K, N) for N in ns for K in self.sizes]
 
     def instances(self, terms: list[Term]) -> Iterator[Instance]:
-        for K, N in self._shapes(terms):
+        return self._instances(terms, self._shapes(terms))
+
+    def probes(self, terms: list[Term]) -> Iterator[Instance]:
+        """K = max + 1 with N = max + 3, and K = max + 3 with N = max + 1 (N = 1 without the
+        index)."""
+        k, m = max(self.sizes), max(self.index_sizes)
+        shapes = [(k + 1, m + 3), (k + 3, m + 1)] if uses_index(terms) else [(k + 1, 1), (k + 3, 1)]
+        return self._instances(terms, shapes)
+
+    def _instances(self, terms: list[Term], shapes: list[tuple[int, int]]) -> Iterator[Instance]:
+        for K, N in shapes:
             model = _FiniteModel(K, N)
             label = f"K={K}" + (f", N={N}" if uses_index(terms) else "")
             yield Instance(

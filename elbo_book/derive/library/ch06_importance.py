@@ -193,7 +193,14 @@ class IIDDraws(Semantics):
         self.normalised = normalised
 
     def instances(self, terms: list[Term]) -> Iterator[Instance]:
-        for size in self.sizes:
+        return self._instances(self.sizes)
+
+    def probes(self, terms: list[Term]) -> Iterator[Instance]:
+        """S = max + 1 and max + 2, above the sizes proved at."""
+        return self._instances((max(self.sizes) + 1, max(self.sizes) + 2))
+
+    def _instances(self, sizes: tuple[int, ...]) -> Iterator[Instance]:
+        for size in sizes:
             model = _DrawsModel(size)
             yield Instance(
                 f"S={size}",
