@@ -32,6 +32,7 @@ from elbo_book.derive import (
     LogGap,
     MutualInfo,
     N,
+    Named,
     StepError,
     SumN,
     log,
@@ -43,7 +44,7 @@ from elbo_book.derive import (
     z,
     z_n,
 )
-from elbo_book.derive.library.ch06_importance import IIDDraws
+from elbo_book.derive.draws import IIDDraws
 from elbo_book.derive.semantics import LogGapF, expand_loggap, proves_nonneg, sigma_p
 from elbo_book.derive.terms import Num
 from elbo_book.derive.wellformed import Malformed, check_wellformed
@@ -308,3 +309,12 @@ def test_derivations_are_immutable_and_display_what_they_checked() -> None:
     assert "conclusion: log pθ(x) = E_qφ(z | x)[log pθ(x)]" in repr(d)
     d.results.clear()
     assert len(d.results) == 1
+
+
+def test_a_symbol_is_tied_to_one_definition() -> None:
+    """A step displaying "log p(x) = ℒ" cannot be built from a forged ℒ."""
+    with pytest.raises(ValueError, match="needs a symbol of its own"):
+        Named(ELBO.tex, ELBO.label, log(p(x)))
+    with pytest.raises(ValueError, match="needs a symbol of its own"):
+        Named(ELBO.tex, "another label", ELBO.definition)
+    assert Named(ELBO.tex, ELBO.label, ELBO.definition) == ELBO

@@ -70,6 +70,9 @@ class LogAtoms:
         if arg.is_number and not arg.free_symbols:
             return self.atom(arg)  # an irrational constant such as pi
         ring, frac = sfield(arg)
+        if not ring.gens or (frac.numer.is_ground and frac.denom.is_ground):
+            value = frac.as_expr()  # the symbols cancelled: a constant
+            return self._log_rational(value) if value.is_Rational else self.atom(value)
         out = sympy.Integer(0)
         for poly, sign in ((frac.numer, 1), (frac.denom, -1)):
             coeff, factors = poly.factor_list()

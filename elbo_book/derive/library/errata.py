@@ -41,6 +41,7 @@ from elbo_book.derive.library.errata_notation import notation_check
 from elbo_book.derive.registry import register
 from elbo_book.derive.semantics import Finite, Gaussian, N, mu_q, sigma_p, sigma_q, uses_index
 from elbo_book.derive.terms import (
+    ELBO,
     KL,
     Entropy,
     Expect,
@@ -88,7 +89,7 @@ _qzn = q(z | x_n)
 
 
 def _elbo() -> Named:
-    return Named(r"\mathcal{L}(x; \theta, \phi)", "ELBO", E(_qzx, log(_pxz / _qzx)))
+    return ELBO
 
 
 def _elbo_n() -> Term:
@@ -201,10 +202,11 @@ E000_SUM = _pair(
     ),
 )
 
+# the book's free energy F = E_q[log q − log p(x, z)] = E_q[energy] − ℍ[q] (energy −log p(x, z))
 _FREE_ENERGY = Named(
     r"\mathcal{F}(x; \theta, \phi)",
-    "F",
-    E(_qzx, -log(_pxz)) - Entropy(_qzx),
+    "F(x; θ, φ)",
+    E(_qzx, log(_qzx) - log(_pxz)),
 )
 
 E000_FREE = _pair(
