@@ -44,6 +44,7 @@ from elbo_book.derive import (
     z,
     z_n,
 )
+from elbo_book.derive.checks import CheckFailed, check_equal
 from elbo_book.derive.draws import IIDDraws
 from elbo_book.derive.semantics import LogGapF, expand_loggap, proves_nonneg, sigma_p
 from elbo_book.derive.terms import Num
@@ -318,3 +319,68 @@ def test_a_symbol_is_tied_to_one_definition() -> None:
     with pytest.raises(ValueError, match="needs a symbol of its own"):
         Named(ELBO.tex, "another label", ELBO.definition)
     assert Named(ELBO.tex, ELBO.label, ELBO.definition) == ELBO
+
+
+# ---- property: whatever the prover calls equal agrees numerically at sizes it never used -------
+_ATOMS = (
+    log(p(x)),
+    ELBO,
+    KL(QZ, POST),
+    KL(QZ, p(z)),
+    Entropy(QZ),
+    E(QZ, log(PXZ)),
+    E(QZ, log(p(x | z))),
+    E(QZ, log(p(z))),
+    E(QZ, log(QZ)),
+    E(QZ, log(POST)),
+)
+# integer relations between the atoms' values (log p(x) = ELBO + KL, …), one row per relation
+_RELATIONS = (
+    (1, -1, -1, 0, 0, 0, 0, 0, 0, 0),
+    (0, 1, 0, 0, -1, -1, 0, 0, 0, 0),
+    (0, 0, 0, 0, 0, 1, -1, -1, 0, 0),
+    (0, 0, 0, 1, 0, 0, 0, 1, -1, 0),
+    (0, 0, 0, 0, 1, 0, 0, 0, 1, 0),
+    (1, 0, 0, 0, 0, -1, 0, 0, 0, 1),
+)
+
+
+def _combination(coeffs: tuple[int, ...]) -> object:
+    out: object = Num(sympy.Integer(0))
+    for c, atom in zip(coeffs, _ATOMS, strict=True):
+        if c:
+            out = out + Num(sympy.Integer(c)) * atom  # type: ignore[operator]
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(st.integers(-2, 2), min_size=len(_ATOMS), max_size=len(_ATOMS)),
+    st.lists(st.integers(-1, 1), min_size=len(_RELATIONS), max_size=len(_RELATIONS)),
+    st.integers(0, len(_ATOMS)),
+    st.integers(0, 10**6),
+)
+def test_proved_identities_hold_numerically_at_unused_sizes(
+    coeffs: list[int], lam: list[int], perturb: int, seed: int
+) -> None:
+    """b = a + Σ λ_i (relation i), perturbed at one atom when ``perturb`` < len(_ATOMS): the
+    prover must prove the unperturbed pairs, and whatever it proves must agree at K ∈ {5, 7}."""
+    other = [
+        c + sum(lr * row[j] for lr, row in zip(lam, _RELATIONS, strict=True))
+        for j, c in enumerate(coeffs)
+    ]
+    if perturb < len(_ATOMS):
+        other[perturb] += 1
+    a, b = _combination(tuple(coeffs)), _combination(tuple(other))
+    try:
+        check_equal(a, b, (Finite(),))  # type: ignore[arg-type]
+    except CheckFailed:
+        assert perturb < len(_ATOMS), "a true identity was not proved"
+        return
+    rng = random.Random(seed)
+    for k in (5, 7):
+        (inst,) = Finite(sizes=(k,)).instances([a, b])  # type: ignore[list-item]
+        vals = inst.sample(rng.random)
+        va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
+        vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
+        assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)

@@ -1,18 +1,23 @@
 """The three kinds of check, and their certificates.
 
+Every term of a step and of its certificate first passes the well-formedness pass
+(:mod:`elbo_book.derive.wellformed`).
+
 1. **Identities** (relation ``=``): both sides are translated by each semantics of the derivation
    (:mod:`elbo_book.derive.semantics`) and their difference is shown to be identically zero by
-   :func:`elbo_book.derive.normal_form.is_zero`.  This is a proof for the model family and sizes
-   checked (e.g. every distribution on K = 2, 3, 4 points); it is not a proof for other families.
+   :func:`elbo_book.derive.normal_form.is_zero` (first for every support size K by the indexed-sum
+   prover, :mod:`elbo_book.derive.anyk`).  At fixed sizes this is a proof for the model family
+   and the sizes checked (e.g. every distribution on K = 2, 3, 4 points), and the two sides are
+   also compared numerically at larger sizes (:meth:`~elbo_book.derive.semantics.Semantics.probes`).
+   A step without densities is plain algebra, proved once outside every model.
 2. **Inequalities** (``≥``, ``≤``) need a certificate:
 
    * :class:`Gap` — the difference (larger − smaller) is proven *equal* to a quantity that is
-     non-negative for a stated reason: a KL divergence (Gibbs' inequality, proven once in the
-     library), a mutual information (a KL), a square, t − 1 − log t (proven by calculus), or a
-     sum/expectation/positive multiple of such quantities;
-   * :class:`Jensen` — the step has the shape log E_q[Y] ≥ E_q[log Y] (the same q and Y on both
-     sides, Y matched pointwise) and log is concave, which SymPy confirms from its second
-     derivative.
+     proven non-negative inside each semantics from its translation: KL and mutual information
+     are first rewritten as E[t − 1 − log t] (a rewrite that is itself proven, and holds only for
+     normalised densities: Gibbs' inequality), entropy as −E[log a] (≥ 0 where masses are ≤ 1);
+   * :class:`Jensen` — the step has the shape log E_q[Y] ≥ E_q[log Y] and the difference is
+     proven equal to E_q[LogGap(Y / E_q[Y])] (which needs q normalised), then ≥ 0 as for a gap.
 3. **Numeric** (:class:`Numeric`): the relation is evaluated on random instances.  This is never a
    proof, and its badge says "numeric only".
 
