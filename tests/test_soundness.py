@@ -84,6 +84,14 @@ FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
     "jensen-reversed": lambda: Derivation("f", E(QZ, log(PXZ / QZ))).ge(
         log(E(QZ, PXZ / QZ)), "Jensen the wrong way", certificate=Jensen()
     ),
+    "jensen-constant-added": lambda: Derivation("f", log(E(QZ, PXZ / QZ))).ge(
+        1 + E(QZ, log(PXZ / QZ)),
+        "a constant 1 added (false at q = posterior)",
+        certificate=Jensen(),
+    ),
+    "jensen-negated-wrong-way": lambda: Derivation("f", -log(E(QZ, PXZ / QZ))).ge(
+        -E(QZ, log(PXZ / QZ)), "−log E[Y] ≥ −E[log Y]", certificate=Jensen()
+    ),
     "jensen-different-y": lambda: Derivation("f", log(E(QZ, PXZ / QZ))).ge(
         E(QZ, log(POST / QZ)), "Jensen with another Y", certificate=Jensen()
     ),
@@ -168,6 +176,17 @@ TRUE_STEPS: dict[str, Callable[[], Derivation]] = {
     ),
     "jensen": lambda: Derivation("t", log(E(QZ, PXZ / QZ))).ge(
         E(QZ, log(PXZ / QZ)), "Jensen", certificate=Jensen()
+    ),
+    "jensen-plus-constant": lambda: Derivation("t", log(p(x)) + log(E(QZ, PXZ / QZ))).ge(
+        log(p(x)) + E(QZ, log(PXZ / QZ)), "c + log E[Y] ≥ c + E[log Y]", certificate=Jensen()
+    ),
+    "jensen-negated": lambda: Derivation("t", -log(E(QZ, PXZ / QZ))).le(
+        -E(QZ, log(PXZ / QZ)), "−log E[Y] ≤ −E[log Y]", certificate=Jensen()
+    ),
+    "jensen-summed": lambda: Derivation("t", SumN(log(E(q(z | x_n), p(x_n, z) / q(z | x_n))))).ge(
+        SumN(E(q(z | x_n), log(p(x_n, z) / q(z | x_n)))),
+        "Σ_n log E ≥ Σ_n E log",
+        certificate=Jensen(),
     ),
     "gibbs-normalised-q": lambda: Derivation(
         "t", KL(QZ, POST), semantics=(IIDDraws(sizes=(2,)),)

@@ -402,46 +402,63 @@ def _as_expectation(t: Term) -> tuple[Density, Term] | None:
     return None
 
 
+def _jensen_gaps(larger: Term, smaller: Term) -> list[Term]:
+    """Candidate gaps E_q[LogGap(Y₂ / E_q[Y₁])] for a Jensen step: a log E_q[Y₁] somewhere in
+    one side and an E_q[log Y₂] under the same q in the other (so that c + log E[Y] ≥
+    c + E[log Y] and −log E[Y] ≤ −E[log Y] are covered); for two sums over the data index, the
+    gaps of their bodies, summed."""
+    if isinstance(larger, SumN) and isinstance(smaller, SumN):
+        return [SumN(g) for g in _jensen_gaps(larger.body, smaller.body)]
+    out: list[Term] = []
+    for one, other in ((larger, smaller), (smaller, larger)):
+        for t in walk(one):
+            outer = _as_expectation(t.arg) if isinstance(t, Log) else None
+            if outer is None:
+                continue
+            d1, y1 = outer
+            for u in walk(other):
+                inner = _as_expectation(u)
+                if inner is not None and inner[0] == d1 and isinstance(inner[1], Log):
+                    out.append(Expect(d1, LogGap(Div(inner[1].arg, Expect(d1, y1)))))
+    return list(dict.fromkeys(out))
+
+
 @dataclass(frozen=True)
 class Jensen(Certificate):
     """Jensen's inequality for the concave log, log E_q[Y] ≥ E_q[log Y], as a proof: the
-    difference is shown equal to E_q[LogGap(Y / E_q[Y])] (which needs q normalised and the same
-    Y on both sides, up to an identity) and that is proved ≥ 0 like a :class:`Gap`."""
+    difference of the two sides is shown equal to E_q[LogGap(Y / E_q[Y])] (which needs q
+    normalised and the same Y on both sides, up to an identity) and that is proved ≥ 0 like a
+    :class:`Gap`.  The two expectations may sit inside larger expressions (c + log E[Y],
+    −log E[Y], a sum over n of such terms): only the identity with the gap matters."""
 
     def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
         if rel not in ("≥", "≤"):
             raise CheckFailed("Jensen's inequality gives ≥ or ≤, not =")
-        outer, inner = (prev, new) if rel == "≥" else (new, prev)
-        if not isinstance(outer, Log):
+        larger, smaller = (prev, new) if rel == "≥" else (new, prev)
+        gaps = _jensen_gaps(larger, smaller)
+        if not gaps:
             raise CheckFailed(
-                "Jensen's shape: the larger side must be log E_q[Y] (log of an expectation)"
+                "Jensen's shape: expected log E_q[Y] on one side and E_q[log Y] under the same q "
+                "on the other"
             )
-        lhs = _as_expectation(outer.arg)
-        rhs = _as_expectation(inner)
-        if lhs is None or rhs is None:
-            raise CheckFailed("Jensen's shape: expected log E_q[Y] on one side and E_q[log Y]")
-        (d1, y1), (d2, body2) = lhs, rhs
-        if d1 != d2:
-            raise CheckFailed(
-                f"Jensen: the two expectations are under different distributions "
-                f"({d1.text()} vs {d2.text()})"
-            )
-        if not isinstance(body2, Log):
-            raise CheckFailed("Jensen's shape: the smaller side must be E_q[log Y]")
-        gap = Expect(d1, LogGap(Div(body2.arg, Expect(d1, y1))))
-        try:
-            badges = check_equal(outer - inner, gap, semantics)
-        except CheckFailed as err:
-            raise type(err)(
-                f"Jensen: log E_q[Y] − E_q[log Y] is not E_q[t − 1 − log t] with t = Y / E_q[Y] "
-                f"(q must be normalised and Y the same on both sides): {err}"
-            ) from err
-        where = prove_nonneg(gap, semantics)
-        return [
-            f"✓ Jensen: log E_q[Y] − E_q[log Y] = E_q[t − 1 − log t] ≥ 0, t = Y / E_q[Y] "
-            f"({prove_log_bound()}; in {', '.join(where)})",
-            *badges,
-        ]
+        failure: CheckFailed | None = None
+        for gap in gaps:
+            try:
+                badges = check_equal(larger - smaller, gap, semantics)
+            except CheckFailed as err:
+                failure = err
+                continue
+            where = prove_nonneg(gap, semantics)
+            return [
+                f"✓ Jensen: log E_q[Y] − E_q[log Y] = E_q[t − 1 − log t] ≥ 0, t = Y / E_q[Y] "
+                f"({prove_log_bound()}; in {', '.join(where)})",
+                *badges,
+            ]
+        assert failure is not None
+        raise type(failure)(
+            f"Jensen: larger − smaller is not E_q[t − 1 − log t] with t = Y / E_q[Y] (q must be "
+            f"normalised, Y the same on both sides, the rest equal): {failure}"
+        ) from failure
 
 
 @dataclass(frozen=True)
