@@ -403,3 +403,14 @@ def test_proved_identities_hold_numerically_at_unused_sizes(
         va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
         vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
         assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)
+
+
+def test_conclusion_states_where_every_step_was_proved() -> None:
+    any_k = Derivation("t", log(p(x))).ge(ELBO, "gap is KL", certificate=Gap(KL(QZ, POST)))
+    assert "(in any finite support K)" in repr(any_k)
+    algebra = Derivation("t", N * (N - 1) / 2).eq((N**2 - N) / 2, "expand")
+    assert "(in plain algebra, outside any model)" in repr(algebra)
+    indexed = Derivation("t", (1 / N) * SumN(KL(q(z | n), p(z)))).eq(
+        KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z"), "surgery"
+    )
+    assert "(in finite support K=2..4, N=2..3, normalised, all masses > 0)" in repr(indexed)

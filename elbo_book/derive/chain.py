@@ -16,7 +16,13 @@ import html
 import time
 from dataclasses import dataclass, field, replace
 
-from elbo_book.derive.checks import Certificate, CheckFailed, Numeric, check_relation
+from elbo_book.derive.checks import (
+    ALGEBRA_BADGE,
+    Certificate,
+    CheckFailed,
+    Numeric,
+    check_relation,
+)
 from elbo_book.derive.semantics import Finite, Semantics
 from elbo_book.derive.terms import Term, as_term
 
@@ -274,13 +280,47 @@ class Derivation:
             lines.append(f"  conclusion: {conclusion}")
         return "\n".join(lines)
 
+    def _conclusion_where(self) -> str:
+        """Where the conclusion was proved, from the verdicts: every step must have been proved in
+        a semantics for it to count (a step of plain algebra holds in all of them); a finite
+        semantics in which every step was proved for any K counts as "any finite support K"."""
+        rs = [r for r in self.results if not r.expected_failure]
+        if all(ALGEBRA_BADGE in r.badges for r in rs):
+            return "plain algebra, outside any model"
+        model = [r for r in rs if ALGEBRA_BADGE not in r.badges]
+        where: list[str] = []
+        for sem in self.conclusion()[1]:
+            if isinstance(sem, Finite) and all(
+                any("any finite support K" in b for b in r.badges) for r in model
+            ):
+                where.append("any finite support K")
+                continue
+            if all(self._proved_in(r, sem) for r in model):
+                where.append(sem.describe([self.start, self.end]))
+        return "; ".join(where)
+
+    def _proved_in(self, r: StepResult, base: Semantics) -> bool:
+        """Whether step ``r`` was proved (its badges say so) in a semantics covering ``base``."""
+        i = self.steps.index(r.step)
+        terms = [[self.previous(i), r.step.expr], [self.start, self.end]]
+        return any(
+            sem.describe(t) in b
+            for sem in (r.step.semantics or self.semantics)
+            if sem.covers(base)
+            for t in terms
+            for b in r.badges
+        )
+
     def _conclusion_text(self) -> str:
-        """``start rel end (in …)`` when every step of the chain is proven, else ``""``."""
+        """``start rel end (in …)`` when every step of the chain is proven (and a semantics in
+        which all of them were proved exists), else ``""``."""
         res = self.results
         if not any(not r.expected_failure for r in res) or not all(r.ok for r in res):
             return ""
-        rel, common = self.conclusion()
-        where = "; ".join(sem.describe([self.start, self.end]) for sem in common)
+        where = self._conclusion_where()
+        if not where:
+            return ""
+        rel = self.conclusion()[0]
         return f"{self.start.text()} {rel} {self.end.text()} (in {where})"
 
     def _row_note(self, r: StepResult) -> str:
@@ -347,8 +387,7 @@ class Derivation:
                 )
         conclusion = ""
         if self._conclusion_text():
-            rel, common = self.conclusion()
-            where = "; ".join(sem.describe([self.start, self.end]) for sem in common)
+            rel, where = self.conclusion()[0], self._conclusion_where()
             conclusion = (
                 f"<p style='font-size:85%'>Conclusion: \\(\\displaystyle "
                 f"{esc(self.start.latex())} {_REL_TEX[rel]} {esc(self.end.latex())}\\) — "

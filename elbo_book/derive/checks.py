@@ -346,7 +346,7 @@ def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
             continue
         except Undefined as err:
             raise InvalidTerm(f"undefined term: {err}") from err
-        where.append(sem.badge([t]).lstrip("✓ "))
+        where.append(sem.describe([t]))
     if not where:
         raise CheckFailed(f"no semantics of this step can prove {t.text()} ≥ 0")
     return where
