@@ -290,9 +290,7 @@ class Derivation:
         model = [r for r in rs if ALGEBRA_BADGE not in r.badges]
         where: list[str] = []
         for sem in self.conclusion()[1]:
-            if isinstance(sem, Finite) and all(
-                any("any finite support K" in b for b in r.badges) for r in model
-            ):
+            if isinstance(sem, Finite) and all(_any_k_only(r) for r in model):
                 where.append("any finite support K")
                 continue
             if all(self._proved_in(r, sem) for r in model):
@@ -402,6 +400,13 @@ class Derivation:
             + conclusion
             + "</div>"
         )
+
+
+def _any_k_only(r: StepResult) -> bool:
+    """Whether every finite-support part of step ``r``'s proof (the identity, and a
+    certificate's non-negativity) holds for any support size K."""
+    finite = [b for b in r.badges if "finite support" in b]
+    return bool(finite) and all("any finite support K" in b for b in finite)
 
 
 def _tex_text(s: str) -> str:
