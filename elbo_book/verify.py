@@ -6,7 +6,8 @@ checks every step afresh (nothing is cached between runs), prints one row per de
 the exit status is 1 if S < T or a recorded mistake (errata) unexpectedly passes.
 
 ``--mutate`` instead applies the mutation operators of :mod:`elbo_book.derive.mutate` to every
-step and ends with ``mutation kill rate: K/M (P%)``.
+step, prints the kill rate per operator and ends with ``mutation kill rate: K/M (P%)``; its exit
+status is 1 if any valid mutant survives.
 """
 
 from __future__ import annotations
@@ -21,12 +22,22 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from elbo_book.derive.chain import StepResult
-from elbo_book.derive.mutate import MutationReport, mutate_derivation
+from elbo_book.derive.mutate import OPERATORS, MutationReport, mutate_derivation
 from elbo_book.derive.registry import collect
 
 T = TypeVar("T")
 
-__all__ = ["Row", "check_all", "format_table", "main", "mutate_all", "strength_summary", "totals"]
+__all__ = [
+    "Row",
+    "check_all",
+    "format_operators",
+    "format_table",
+    "main",
+    "mutate_all",
+    "operator_totals",
+    "strength_summary",
+    "totals",
+]
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,31 @@ def mutate_all(jobs: int = 1, chapter: str | None = None) -> list[MutationReport
     return _pool_map(_mutate_one, names, jobs)
 
 
+def operator_totals(reps: list[MutationReport]) -> dict[str, list[int]]:
+    """Operator → [killed, survived, invalid, equivalent, true steps], summed over the reports,
+    in the order of :data:`elbo_book.derive.mutate.OPERATORS`."""
+    out: dict[str, list[int]] = {}
+    for op in OPERATORS:
+        counts = [r.by_operator.get(op, [0, 0, 0, 0, 0]) for r in reps]
+        total = [sum(c[j] for c in counts) for j in range(5)]
+        if any(total):
+            out[op] = total
+    return out
+
+
+def format_operators(reps: list[MutationReport]) -> str:
+    """One line per operator: kill rate over valid mutants, and the invalid, equivalent and
+    true-step counts."""
+    lines = []
+    for op, (k, s, inv, eq, true) in operator_totals(reps).items():
+        pct = f"{100.0 * k / (k + s):5.1f}%" if k + s else "    –"
+        lines.append(
+            f"  {op:<42} killed {k:>4}/{k + s:<4} {pct}  "
+            f"(invalid {inv}, equivalent {eq}, true steps {true})"
+        )
+    return "per operator:\n" + "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     ap = argparse.ArgumentParser(prog="python -m elbo_book.verify", description=__doc__)
@@ -171,15 +207,18 @@ def main(argv: list[str] | None = None) -> int:
         for r in reps:
             print(
                 f"{r.name:<34} killed {r.killed:>4}/{r.total:<4} "
-                f"(invalid {r.invalid}, equivalent {r.equivalent})"
+                f"(invalid {r.invalid}, equivalent {r.equivalent}, true steps {r.true_steps})"
             )
             for s in r.survivors:
                 print(f"    survived: {s}")
+            for s in r.explained:
+                print(f"    true step: {s}")
+        print(format_operators(reps))
         k = sum(r.killed for r in reps)
         m = sum(r.total for r in reps)
         pct = 100.0 * k / m if m else 100.0
         print(f"mutation kill rate: {k}/{m} ({pct:.1f}%)")
-        return 0
+        return 0 if k == m else 1
     rows = verify_module.check_all(args.jobs, args.chapter)
     print(format_table(rows))
     print(f"total time: {time.perf_counter() - t0:.1f} s with {args.jobs} job(s)", file=sys.stderr)

@@ -24,7 +24,7 @@ import sympy
 from sympy.polys.fields import sfield
 
 from elbo_book.derive.normal_form import LogAtoms
-from elbo_book.derive.semantics import translate_arithmetic
+from elbo_book.derive.semantics import expand_loggap, proves_nonneg, translate_arithmetic
 from elbo_book.derive.terms import (
     KL,
     Density,
@@ -32,14 +32,13 @@ from elbo_book.derive.terms import (
     Expect,
     Integral,
     Log,
-    LogGap,
     MutualInfo,
     Named,
     Term,
     Var,
 )
 
-__all__ = ["NotHandled", "proves_zero"]
+__all__ = ["NotHandled", "proves_nonneg_any_k", "proves_zero"]
 
 K = sympy.Symbol("K", integer=True, positive=True)
 _PI = sympy.IndexedBase("pi", positive=True)
@@ -93,7 +92,7 @@ class _Translator:
         return table[key]()
 
     def tr(self, t: Term, env: dict[str, sympy.Symbol]) -> sympy.Expr:
-        arithmetic = translate_arithmetic(t, lambda a: self.tr(a, env))
+        arithmetic = translate_arithmetic(t, lambda a: self.tr(a, env), _positive)
         if arithmetic is not None:
             return arithmetic
         if isinstance(t, Var):
@@ -122,7 +121,7 @@ class _Translator:
             if frozenset(t.a.vars) != frozenset(t.b.vars):
                 raise NotHandled("KL over different variables")
             return self.tr(t.definition(), env)
-        if isinstance(t, Entropy | LogGap):
+        if isinstance(t, Entropy):
             return self.tr(t.definition(), env)
         if isinstance(t, Named):
             return self.tr(t.definition, env)
@@ -191,9 +190,16 @@ def proves_zero(a: Term, b: Term) -> bool:
     """True iff ``a − b`` is proven zero for every support size K (raises NotHandled for terms
     outside the prover's language).  False means *not proven*, not *false*."""
     tr = _Translator()
-    diff = tr.tr(a, {}) - tr.tr(b, {})
+    diff = expand_loggap(tr.tr(a, {}) - tr.tr(b, {}))
     normal = _normalise(sympy.expand_log(diff, force=True))
     atoms = LogAtoms()
     lin = _linearise_outside_sums(atoms, normal)
     _, frac = sfield(sympy.expand(lin))
     return frac == 0
+
+
+def proves_nonneg_any_k(t: Term) -> bool:
+    """True iff ``t`` ≥ 0 is proved for every support size K from its indexed-sum translation
+    (:func:`~elbo_book.derive.semantics.proves_nonneg`; raises NotHandled outside the prover's
+    language).  False means *not proven*."""
+    return proves_nonneg(_Translator().tr(t, {}), _positive)

@@ -14,9 +14,15 @@ from __future__ import annotations
 
 import html
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from elbo_book.derive.checks import Certificate, CheckFailed, Numeric, check_relation
+from elbo_book.derive.checks import (
+    ALGEBRA_BADGE,
+    Certificate,
+    CheckFailed,
+    Numeric,
+    check_relation,
+)
 from elbo_book.derive.semantics import Finite, Semantics
 from elbo_book.derive.terms import Term, as_term
 
@@ -68,12 +74,21 @@ class StepResult:
         return self.step.expect_fail
 
 
-@dataclass
+_INEQUALITIES = ("≥", "≤")
+
+
+@dataclass(frozen=True)
 class Derivation:
     """A chain ``start rel_1 e_1 rel_2 e_2 …`` whose every step is checked.
 
     ``semantics`` are the model families in which identities are proven (default: finite support
     K = 2, 3, 4).  ``chapter`` is set by :func:`elbo_book.derive.registry.register`.
+
+    A derivation is immutable: each builder method (:meth:`step`, :meth:`eq`, :meth:`ge`,
+    :meth:`le`) returns a new derivation, so a checked chain cannot be changed afterwards and
+    its display always shows the verdicts of what it contains.  A chain is checked as a whole:
+    its inequalities all point one way, and every step's semantics covers one of the
+    derivation's (see :meth:`conclusion`).
     """
 
     name: str
@@ -81,13 +96,44 @@ class Derivation:
     title: str = ""
     semantics: tuple[Semantics, ...] = (Finite(),)
     chapter: str = ""
-    steps: list[Step] = field(default_factory=list)
-    _results: list[StepResult] | None = field(default=None, repr=False)
+    steps: tuple[Step, ...] = ()
+    _results: tuple[StepResult, ...] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        self.start = as_term(self.start)
+        object.__setattr__(self, "start", as_term(self.start))
+        object.__setattr__(self, "steps", tuple(self.steps))
         if not self.name.isidentifier():
             raise ValueError(f"a derivation name must be an identifier, got {self.name!r}")
+        if not self.semantics:
+            raise ValueError(f"derivation {self.name!r} needs at least one semantics")
+        labels = [s.label for s in self.steps]
+        for lab in labels:
+            if labels.count(lab) > 1:
+                raise ValueError(f"duplicate step label {lab!r} in derivation {self.name!r}")
+        proved = [s for s in self.steps if not s.expect_fail]
+        for s in proved:
+            if s.rel not in _REL_TEX:
+                raise ValueError(f"relation must be one of {list(_REL_TEX)}, got {s.rel!r}")
+            if not s.why.strip():
+                raise ValueError("every step needs a justification")
+            first = next(t for t in proved if t.rel in _INEQUALITIES or t is s)
+            if s.rel in _INEQUALITIES and first.rel != s.rel:
+                raise ValueError(
+                    f"derivation {self.name!r}: step ({s.label}) is {s.rel} but step "
+                    f"({first.label}) is {first.rel}; one chain, one direction"
+                )
+            if s.semantics is not None and not any(
+                sem.covers(base) for sem in s.semantics for base in self.semantics
+            ):
+                raise ValueError(
+                    f"derivation {self.name!r}: step ({s.label}) is checked in "
+                    f"{'; '.join(t.describe() for t in s.semantics)}, which covers none of the "
+                    f"derivation's semantics ({'; '.join(t.describe() for t in self.semantics)})"
+                )
+        if proved and not self.conclusion()[1]:
+            raise ValueError(
+                f"derivation {self.name!r}: its steps hold in no common semantics (no conclusion)"
+            )
 
     # ---- building -----------------------------------------------------------------------
     def step(
@@ -102,20 +148,18 @@ class Derivation:
         semantics: tuple[Semantics, ...] | None = None,
         crosscheck: bool = False,
     ) -> Derivation:
-        """Append a step and return the derivation (for chaining).  ``crosscheck`` adds a numeric
-        evaluation on random instances after the proof (labelled as such)."""
+        """A new derivation: this one with a step appended.  ``crosscheck`` adds a numeric
+        evaluation on random instances after the proof (labelled as such).  Refused (ValueError):
+        a step whose inequality points the other way than the chain's (a chain mixing ≥ and ≤
+        concludes nothing), a step whose semantics covers none of the derivation's, and steps
+        that leave no semantics common to the whole chain."""
         if rel not in _REL_TEX:
             raise ValueError(f"relation must be one of {list(_REL_TEX)}, got {rel!r}")
         if not why.strip():
             raise ValueError("every step needs a justification")
         lab = label or str(len(self.steps) + 1)
-        if any(s.label == lab for s in self.steps):
-            raise ValueError(f"duplicate step label {lab!r} in derivation {self.name!r}")
-        self.steps.append(
-            Step(rel, as_term(expr), why, lab, certificate, expect_fail, semantics, crosscheck)
-        )
-        self._results = None
-        return self
+        new = Step(rel, as_term(expr), why, lab, certificate, expect_fail, semantics, crosscheck)
+        return replace(self, steps=(*self.steps, new), _results=None)
 
     def eq(self, expr: object, why: str, **kw: object) -> Derivation:
         """Append ``= expr``."""
@@ -133,6 +177,23 @@ class Derivation:
     def end(self) -> Term:
         """The last expression of the chain."""
         return self.steps[-1].expr if self.steps else self.start
+
+    def conclusion(self) -> tuple[str, tuple[Semantics, ...]]:
+        """The chain's conclusion ``start rel end`` as (rel, semantics): ``=`` when every step is
+        an identity, else the chain's one inequality; it holds (by transitivity of the checked
+        steps) in each of the derivation's semantics that every step's semantics covers.
+        Expected failures (errata) take no part."""
+        steps = [s for s in self.steps if not s.expect_fail]
+        rels = {s.rel for s in steps} - {"="}  # at most one (checked on construction)
+        if len(rels) > 1:
+            raise StepError(self.name, steps[-1], "the chain mixes ≥ and ≤: it concludes nothing")
+        rel = rels.pop() if rels else "="
+        common = tuple(
+            base
+            for base in self.semantics
+            if all(any(sem.covers(base) for sem in (s.semantics or self.semantics)) for s in steps)
+        )
+        return rel, common
 
     def previous(self, i: int) -> Term:
         """The expression before step ``i``."""
@@ -176,7 +237,7 @@ class Derivation:
             results.append(
                 StepResult(res.step, res.ok, res.badges, res.detail, time.perf_counter() - t0)
             )
-        self._results = results
+        object.__setattr__(self, "_results", tuple(results))
         if raise_on_failure:
             for r in results:
                 if not r.ok:
@@ -194,7 +255,7 @@ class Derivation:
         if self._results is None:
             self.check()
         assert self._results is not None
-        return self._results
+        return list(self._results)
 
     # ---- display --------------------------------------------------------------------------
     def _summary(self) -> str:
@@ -214,7 +275,51 @@ class Derivation:
             lines.append(f"        [{s.why}] " + " | ".join(r.badges))
             if r.detail:
                 lines.append(f"        {r.detail}")
+        conclusion = self._conclusion_text()
+        if conclusion:
+            lines.append(f"  conclusion: {conclusion}")
         return "\n".join(lines)
+
+    def _conclusion_where(self) -> str:
+        """Where the conclusion was proved, from the verdicts: every step must have been proved in
+        a semantics for it to count (a step of plain algebra holds in all of them); a finite
+        semantics in which every step was proved for any K counts as "any finite support K"."""
+        rs = [r for r in self.results if not r.expected_failure]
+        if all(ALGEBRA_BADGE in r.badges for r in rs):
+            return "plain algebra, outside any model"
+        model = [r for r in rs if ALGEBRA_BADGE not in r.badges]
+        where: list[str] = []
+        for sem in self.conclusion()[1]:
+            if isinstance(sem, Finite) and all(_any_k_only(r) for r in model):
+                where.append("any finite support K")
+                continue
+            if all(self._proved_in(r, sem) for r in model):
+                where.append(sem.describe([self.start, self.end]))
+        return "; ".join(where)
+
+    def _proved_in(self, r: StepResult, base: Semantics) -> bool:
+        """Whether step ``r`` was proved (its badges say so) in a semantics covering ``base``."""
+        i = self.steps.index(r.step)
+        terms = [[self.previous(i), r.step.expr], [self.start, self.end]]
+        return any(
+            sem.describe(t) in b
+            for sem in (r.step.semantics or self.semantics)
+            if sem.covers(base)
+            for t in terms
+            for b in r.badges
+        )
+
+    def _conclusion_text(self) -> str:
+        """``start rel end (in …)`` when every step of the chain is proven (and a semantics in
+        which all of them were proved exists), else ``""``."""
+        res = self.results
+        if not any(not r.expected_failure for r in res) or not all(r.ok for r in res):
+            return ""
+        where = self._conclusion_where()
+        if not where:
+            return ""
+        rel = self.conclusion()[0]
+        return f"{self.start.text()} {rel} {self.end.text()} (in {where})"
 
     def _row_note(self, r: StepResult) -> str:
         badge = "; ".join(b.lstrip("✓✗ ") for b in r.badges)
@@ -278,13 +383,30 @@ class Derivation:
                     f"<tr><td style='{note}'></td><td style='{note}'></td>"
                     f"<td style='{note}'>{verdict}{detail}</td></tr>"
                 )
+        conclusion = ""
+        if self._conclusion_text():
+            rel, where = self.conclusion()[0], self._conclusion_where()
+            conclusion = (
+                f"<p style='font-size:85%'>Conclusion: \\(\\displaystyle "
+                f"{esc(self.start.latex())} {_REL_TEX[rel]} {esc(self.end.latex())}\\) — "
+                f"in {esc(where)}</p>"
+            )
         return (
             f"<div class='elbo-derivation mathjax_process'>"
             f"<p><b>{esc(self.title or self.name)}</b> — {esc(self._summary())}</p>"
             "<table style='border-collapse:collapse;border:none'>"
             + "".join(rows)
-            + "</table></div>"
+            + "</table>"
+            + conclusion
+            + "</div>"
         )
+
+
+def _any_k_only(r: StepResult) -> bool:
+    """Whether every finite-support part of step ``r``'s proof (the identity, and a
+    certificate's non-negativity) holds for any support size K."""
+    finite = [b for b in r.badges if "finite support" in b]
+    return bool(finite) and all("any finite support K" in b for b in finite)
 
 
 def _tex_text(s: str) -> str:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import sympy
 from sympy.polys.fields import sfield
 
+from elbo_book.derive.semantics import expand_loggap
+
 __all__ = ["LogAtoms", "is_zero", "residual"]
 
 
@@ -68,6 +70,9 @@ class LogAtoms:
         if arg.is_number and not arg.free_symbols:
             return self.atom(arg)  # an irrational constant such as pi
         ring, frac = sfield(arg)
+        if not ring.gens or (frac.numer.is_ground and frac.denom.is_ground):
+            value = frac.as_expr()  # the symbols cancelled: a constant
+            return self._log_rational(value) if value.is_Rational else self.atom(value)
         out = sympy.Integer(0)
         for poly, sign in ((frac.numer, 1), (frac.denom, -1)):
             coeff, factors = poly.factor_list()
@@ -101,6 +106,7 @@ def residual(
     """The canonical residual of ``expr`` after the substitution ``sub`` (e.g. normalisation):
     a rational function of the symbols and the log-atoms, zero iff ``expr`` is identically zero."""
     sub = sub or {}
+    expr = expand_loggap(expr)
     atoms = LogAtoms()
     lin = atoms.linearise(expr, sub).xreplace(sub)
     # Atoms are independent indeterminates: group the expanded terms by their atom monomial and

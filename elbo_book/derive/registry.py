@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
+from dataclasses import replace
 
 from elbo_book.derive.chain import Derivation
 
@@ -22,8 +23,8 @@ def register(chapter: str) -> Callable[[Callable[[], Derivation]], Derivation]:
     """Decorator: build the derivation returned by the function, tag it with ``chapter`` (the
     chapter file's basename, e.g. ``"01_jensen_bound"``) and register it under its name.
 
-    The decorated name becomes the :class:`~elbo_book.derive.chain.Derivation` itself (checked
-    lazily, on display or by ``python -m elbo_book.verify``)."""
+    The decorated name becomes the (tagged) :class:`~elbo_book.derive.chain.Derivation` itself
+    (checked lazily, on display or by ``python -m elbo_book.verify``)."""
     if not chapter:
         raise ValueError("register needs the chapter basename, e.g. '01_jensen_bound'")
 
@@ -31,7 +32,7 @@ def register(chapter: str) -> Callable[[Callable[[], Derivation]], Derivation]:
         d = build()
         if not isinstance(d, Derivation):
             raise ValueError(f"{build.__name__} must return a Derivation, got {type(d).__name__}")
-        d.chapter = chapter
+        d = replace(d, chapter=chapter)
         old = _REGISTRY.get(d.name)
         if old is not None and old.chapter != chapter:
             raise ValueError(f"derivation name {d.name!r} is already used in {old.chapter}")

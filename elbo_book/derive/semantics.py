@@ -58,15 +58,79 @@ from elbo_book.derive.terms import (
     walk,
 )
 
-__all__ = ["Finite", "Gaussian", "Instance", "N", "Semantics", "Undefined", "Unsupported"]
+__all__ = [
+    "Finite",
+    "Gaussian",
+    "Instance",
+    "LogGapF",
+    "N",
+    "Semantics",
+    "Undefined",
+    "Unsupported",
+    "expand_loggap",
+    "positive_log",
+    "proves_nonneg",
+    "sizes_text",
+    "translate_algebra",
+    "translate_arithmetic",
+]
 
 N = Var("N")
 """The number of data points; the finite semantics replaces it by the instance's N."""
 
 
-def translate_arithmetic(t: Term, tr: Callable[[Term], sympy.Expr]) -> sympy.Expr | None:
+class LogGapF(sympy.Function):
+    """t − 1 − log t, kept as one node when a semantics translates ``LogGap(t)``: a certificate's
+    non-negativity is proved on the translated expression (:func:`proves_nonneg`), so the lemma
+    t − 1 − log t ≥ 0 (t > 0) must still be visible there.  :func:`expand_loggap` writes it out
+    for the zero test and for numerical evaluation."""
+
+    nargs = 1
+
+    def _eval_is_extended_real(self) -> bool | None:
+        return True if self.args[0].is_positive else None
+
+    def _eval_is_nonnegative(self) -> bool | None:
+        return True if self.args[0].is_positive else None
+
+
+def expand_loggap(e: sympy.Expr) -> sympy.Expr:
+    """``e`` with every :class:`LogGapF` node written out as t − 1 − log t; a product around it
+    is multiplied into the three terms (so that a density times a ratio over the same density
+    cancels before any substitution: the zero test stays fast)."""
+    if not e.has(LogGapF):
+        return e
+    if isinstance(e, LogGapF):
+        t = expand_loggap(e.args[0])
+        return t - 1 - sympy.log(t)
+    if e.is_Mul:
+        gaps = [f for f in e.args if isinstance(f, LogGapF)]
+        if len(gaps) == 1:
+            rest = sympy.Mul(*[expand_loggap(f) for f in e.args if f is not gaps[0]])
+            t = expand_loggap(gaps[0].args[0])
+            return rest * t - rest - rest * sympy.log(t)
+    return e.func(*[expand_loggap(a) for a in e.args])
+
+
+def _known_positive(e: sympy.Expr) -> bool:
+    return e.is_positive is True
+
+
+def translate_arithmetic(
+    t: Term,
+    tr: Callable[[Term], sympy.Expr],
+    positive: Callable[[sympy.Expr], bool] = _known_positive,
+) -> sympy.Expr | None:
     """Translate the arithmetic terms every semantics reads the same way (numbers, π, +, ×, −, ÷,
-    powers), recursing with ``tr``; ``None`` for any other term."""
+    powers, t − 1 − log t), recursing with ``tr``; ``None`` for any other term.
+
+    Every translated quantity is real: a quotient needs a denominator known to be non-zero, a
+    power with a non-integer exponent a base known to be positive (and a negative integer
+    exponent a non-zero base); otherwise :class:`Undefined` is raised.  (A power like
+    ``(ℒ − log p(x))^(1/2)`` is not real where its base is negative, so it is refused instead of
+    being squared into a "non-negative" certificate.)  ``positive`` decides "known to be
+    positive" (the any-K prover passes its own rule for indexed sums).
+    """
     if isinstance(t, Num):
         return t.value
     if isinstance(t, Pi):
@@ -78,9 +142,26 @@ def translate_arithmetic(t: Term, tr: Callable[[Term], sympy.Expr]) -> sympy.Exp
     if isinstance(t, Neg):
         return -tr(t.arg)
     if isinstance(t, Div):
-        return tr(t.num) / tr(t.den)
+        den = tr(t.den)
+        if den.is_zero is not False and not positive(den):
+            raise Undefined(f"division by a quantity not known to be non-zero: {t.den.text()}")
+        return tr(t.num) / den
     if isinstance(t, Pow):
-        return tr(t.base) ** tr(t.exp)
+        base, exp = tr(t.base), tr(t.exp)
+        if exp.is_integer is not True:
+            if not positive(base) or exp.is_real is not True:
+                raise Undefined(
+                    f"a power with a non-integer exponent of a quantity not known to be "
+                    f"positive: {t.text()}"
+                )
+        elif exp.is_negative is not False and base.is_zero is not False and not positive(base):
+            raise Undefined(f"a negative power of a quantity not known to be non-zero: {t.text()}")
+        return base**exp
+    if isinstance(t, LogGap):
+        arg = tr(t.arg)
+        if not positive(arg):
+            raise Undefined(f"t − 1 − log t of a quantity not known to be positive: {t.text()}")
+        return LogGapF(arg)
     return None
 
 
@@ -89,6 +170,61 @@ def positive_log(t: Log, arg: sympy.Expr) -> sympy.Expr:
     if arg.is_positive is not True:
         raise Undefined(f"log of a quantity not known to be positive: log({t.arg.text()})")
     return sympy.log(arg)
+
+
+def translate_algebra(t: Term) -> sympy.Expr:
+    """A term without densities as plain algebra: each ``Var`` its own symbol (positive or real,
+    as declared; N too), each ``Value`` a real symbol.  No model is involved: nothing is
+    substituted (no size, no fixed parameter, no normalisation)."""
+    arithmetic = translate_arithmetic(t, translate_algebra)
+    if arithmetic is not None:
+        return arithmetic
+    if isinstance(t, Var):
+        return t.sympy()
+    if isinstance(t, Value):
+        return sympy.Symbol(t.name, real=True)
+    if isinstance(t, Log):
+        return positive_log(t, translate_algebra(t.arg))
+    if isinstance(t, Named):
+        return translate_algebra(t.definition)
+    raise Unsupported(f"{type(t).__name__} is not algebra")
+
+
+def proves_nonneg(e: sympy.Expr, positive: Callable[[sympy.Expr], bool] = _known_positive) -> bool:
+    """True when ``e`` ≥ 0 is proved for every value of its symbols allowed by their assumptions
+    (probabilities and scales positive, means real), by these rules only: a sum or product of
+    non-negative factors; t − 1 − log t with t > 0; an even power of a real; a power of a
+    positive base; log u with u − 1 ≥ 0, and −log u with 1 − u ≥ 0 (both tested after
+    cancelling to one fraction); a finite sum of non-negative terms; a leaf that SymPy's
+    assumptions call non-negative.  False means *not proved*.  ``positive`` decides "known to be
+    positive" (as in :func:`translate_arithmetic`)."""
+
+    def rec(a: sympy.Expr) -> bool:
+        return proves_nonneg(a, positive)
+
+    if isinstance(e, LogGapF):
+        return positive(e.args[0])
+    if e.is_Add:
+        return all(rec(a) for a in e.args)
+    if e.is_Mul:
+        coeff, rest = e.as_coeff_Mul()
+        factors = list(sympy.Mul.make_args(rest))
+        if coeff.is_negative:
+            logs = [f for f in factors if isinstance(f, sympy.log)]
+            if len(logs) != 1 or not rec(sympy.cancel(1 - logs[0].args[0])):
+                return False
+            factors.remove(logs[0])
+        return all(rec(f) for f in factors)
+    if e.is_Pow:
+        base, exp = e.args
+        if exp.is_integer and exp.is_even and base.is_extended_real is True:
+            return bool(exp.is_nonnegative) or base.is_zero is False
+        return exp.is_real is True and positive(base)
+    if isinstance(e, sympy.log):
+        return rec(sympy.cancel(e.args[0] - 1))
+    if isinstance(e, sympy.Sum):
+        return rec(e.function)
+    return e.is_nonnegative is True or positive(e)
 
 
 class Unsupported(Exception):
@@ -124,8 +260,37 @@ class Semantics:
     def instances(self, terms: list[Term]) -> Iterator[Instance]:
         raise NotImplementedError
 
-    def badge(self, terms: list[Term]) -> str:
+    def probes(self, terms: list[Term]) -> Iterator[Instance]:
+        """Instances at sizes *above* the ones :meth:`instances` proves at, on which an identity
+        proved at those sizes is also evaluated numerically: a false step that differs by a term
+        vanishing at the checked sizes (a polynomial in K or N with those roots) is refuted
+        there.  None by default (a family without sizes)."""
+        return iter(())
+
+    def describe(self, terms: list[Term] | None = None) -> str:
+        """What a proof in this semantics covers, generated from the object itself (family,
+        sizes, fixed parameters, normalisation, support), for the step's ``terms`` (e.g. the
+        data-index sizes only when a term uses the index) or in general."""
         raise NotImplementedError
+
+    def badge(self, terms: list[Term]) -> str:
+        """The strength badge of a step proved here: ``✓ symbolic, `` and :meth:`describe`."""
+        return f"✓ symbolic, {self.describe(terms)}"
+
+    def covers(self, other: Semantics) -> bool:
+        """Whether a proof in this semantics is a proof in ``other`` (its family contains
+        ``other``'s).  By default: the same object, or one with the same description."""
+        return self is other or (type(self) is type(other) and self.describe() == other.describe())
+
+
+def sizes_text(name: str, sizes: tuple[int, ...]) -> str:
+    """``K=2..4`` for consecutive sizes, ``K∈{2, 5}`` otherwise."""
+    ordered = sorted(sizes)
+    if len(ordered) == 1:
+        return f"{name}={ordered[0]}"
+    if ordered == list(range(ordered[0], ordered[-1] + 1)):
+        return f"{name}={ordered[0]}..{ordered[-1]}"
+    return f"{name}∈{{{', '.join(map(str, ordered))}}}"
 
 
 def uses_index(terms: list[Term]) -> bool:
@@ -253,7 +418,7 @@ class _FiniteModel:
             if _canon(t.a.vars) != _canon(t.b.vars):
                 raise Undefined(f"{t.text()}: the two densities are over different variables")
             return self.tr(t.definition(), env)
-        if isinstance(t, Entropy | MutualInfo | LogGap):
+        if isinstance(t, Entropy | MutualInfo):
             return self.tr(t.definition(), env)
         if isinstance(t, Named):
             return self.tr(t.definition, env)
@@ -299,7 +464,17 @@ class Finite(Semantics):
         return [(K, N) for N in ns for K in self.sizes]
 
     def instances(self, terms: list[Term]) -> Iterator[Instance]:
-        for K, N in self._shapes(terms):
+        return self._instances(terms, self._shapes(terms))
+
+    def probes(self, terms: list[Term]) -> Iterator[Instance]:
+        """K = max + 1 with N = max + 3, and K = max + 3 with N = max + 1 (N = 1 without the
+        index)."""
+        k, m = max(self.sizes), max(self.index_sizes)
+        shapes = [(k + 1, m + 3), (k + 3, m + 1)] if uses_index(terms) else [(k + 1, 1), (k + 3, 1)]
+        return self._instances(terms, shapes)
+
+    def _instances(self, terms: list[Term], shapes: list[tuple[int, int]]) -> Iterator[Instance]:
+        for K, N in shapes:
             model = _FiniteModel(K, N)
             label = f"K={K}" + (f", N={N}" if uses_index(terms) else "")
             yield Instance(
@@ -309,11 +484,17 @@ class Finite(Semantics):
                 model.sample,
             )
 
-    def badge(self, terms: list[Term]) -> str:
-        ks = f"K={min(self.sizes)}..{max(self.sizes)}"
-        if uses_index(terms):
-            ks += f", N={min(self.index_sizes)}..{max(self.index_sizes)}"
-        return f"✓ symbolic, finite support {ks}"
+    def describe(self, terms: list[Term] | None = None) -> str:
+        ks = sizes_text("K", self.sizes)
+        if terms is None or uses_index(terms):
+            ks += ", " + sizes_text("N", self.index_sizes)
+        return f"finite support {ks}, normalised, all masses > 0"
+
+    def covers(self, other: Semantics) -> bool:
+        """A finite semantics covers another with no more sizes."""
+        return isinstance(other, Finite) and (
+            set(other.sizes) <= set(self.sizes) and set(other.index_sizes) <= set(self.index_sizes)
+        )
 
 
 # =============================================================================================
@@ -357,6 +538,16 @@ b = Var("b", "b", positive=False)
 sigma_x = Var("sigma_x", r"\sigma_x")
 mu_q = Var("mu_q", r"\mu", positive=False)
 sigma_q = Var("sigma_q", r"\sigma")
+_PARAMETERS = (mu_p, sigma_p, w, b, sigma_x, mu_q, sigma_q)
+_SHOWN = {
+    "mu_p": "μ₀",
+    "sigma_p": "σ₀",
+    "w": "w",
+    "b": "b",
+    "sigma_x": "σₓ",
+    "mu_q": "μ",
+    "sigma_q": "σ",
+}
 
 
 class Gaussian(Semantics):
@@ -367,7 +558,7 @@ class Gaussian(Semantics):
 
     def __init__(self, fix: dict[str, int] | None = None, integrate: bool = False) -> None:
         self.fix = dict(fix or {})
-        known = {v.name for v in (mu_p, sigma_p, w, b, sigma_x, mu_q, sigma_q)}
+        known = {v.name for v in _PARAMETERS}
         bad = set(self.fix) - known
         if bad:
             raise ValueError(f"unknown Gaussian parameters {sorted(bad)}; known: {sorted(known)}")
@@ -427,28 +618,21 @@ class Gaussian(Semantics):
         return sympy.Add(*[c * gaussian_moment(j, mean, var) for (j,), c in P.terms()])
 
     def tr(self, t: Term) -> sympy.Expr:
-        if isinstance(t, Num):
-            return t.value
+        """The SymPy value of ``t`` in this family (fixed parameters substituted)."""
+        if isinstance(t, LogGap):
+            # written out: expectations are computed for polynomials in z only
+            return self.tr(t.definition())
+        arithmetic = translate_arithmetic(t, self.tr)
+        if arithmetic is not None:
+            return arithmetic
         if t == N:
             raise Unsupported("the Gaussian semantics has no data index")
-        if isinstance(t, Pi):
-            return sympy.pi
         if isinstance(t, Var):
             return self._par(t)
         if isinstance(t, Value):
             return {"z": self.z, "x": self.x}[t.name]
         if isinstance(t, Density):
             return self._pdf(t)
-        if isinstance(t, Add):
-            return sympy.Add(*[self.tr(a) for a in t.terms])
-        if isinstance(t, Mul):
-            return sympy.Mul(*[self.tr(a) for a in t.factors])
-        if isinstance(t, Neg):
-            return -self.tr(t.arg)
-        if isinstance(t, Div):
-            return self.tr(t.num) / self.tr(t.den)
-        if isinstance(t, Pow):
-            return self.tr(t.base) ** self.tr(t.exp)
         if isinstance(t, Log):
             arg = self.tr(t.arg)
             if arg.is_positive is not True:
@@ -466,7 +650,7 @@ class Gaussian(Semantics):
             raise Unsupported("an integral needs a Gaussian density factor over z")
         if isinstance(t, KL):
             return self.tr(t.definition())
-        if isinstance(t, Entropy | LogGap):
+        if isinstance(t, Entropy):
             return self.tr(t.definition())
         if isinstance(t, Named):
             return self.tr(t.definition)
@@ -483,5 +667,19 @@ class Gaussian(Semantics):
         label = "Gaussian (integration)" if self.integrate else "Gaussian"
         yield Instance(label, self.tr, {}, sample)
 
+    def describe(self, terms: list[Term] | None = None) -> str:
+        fixed = ", ".join(
+            f"{_SHOWN[v.name]}={self.fix[v.name]}" for v in _PARAMETERS if v.name in self.fix
+        )
+        return (
+            "Gaussian family" + (f", fixed {fixed}" if fixed else "") + (" (symbolic integration)")
+        )
+
     def badge(self, terms: list[Term]) -> str:
-        return "✓ Gaussian family (symbolic integration)"
+        return f"✓ {self.describe(terms)}"
+
+    def covers(self, other: Semantics) -> bool:
+        """A Gaussian semantics covers one that fixes at least the same parameters alike."""
+        return isinstance(other, Gaussian) and all(
+            other.fix.get(k) == v for k, v in self.fix.items()
+        )

@@ -656,13 +656,31 @@ class LogGap(Term):
         return self.definition().text()
 
 
+_SYMBOLS: dict[str, tuple[str, Term]] = {}
+_LABELS: dict[str, str] = {}
+
+
 @dataclass(frozen=True)
 class Named(Term):
-    """A defined quantity shown by its own symbol, e.g. the ELBO, checked through ``definition``."""
+    """A defined quantity shown by its own symbol, e.g. the ELBO, checked through ``definition``.
+
+    The display is tied to the meaning through one table (per process): a symbol (``tex``) and
+    its text ``label`` always denote the same definition, so two different definitions can never
+    be displayed alike; constructing a second one raises ValueError."""
 
     tex: str
     label: str
     definition: Term
+
+    def __post_init__(self) -> None:
+        known = _SYMBOLS.setdefault(self.tex, (self.label, self.definition))
+        tex = _LABELS.setdefault(self.label, self.tex)
+        if known != (self.label, self.definition) or tex != self.tex:
+            shown = known[1].text() if known[0] == self.label else f"{known[0]}"
+            raise ValueError(
+                f"the symbol {self.tex!r} ({self.label!r}) is already defined as {shown}; "
+                f"{self.definition.text()} needs a symbol of its own"
+            )
 
     def children(self) -> tuple[Term, ...]:
         return (self.definition,)

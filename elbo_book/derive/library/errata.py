@@ -41,6 +41,7 @@ from elbo_book.derive.library.errata_notation import notation_check
 from elbo_book.derive.registry import register
 from elbo_book.derive.semantics import Finite, Gaussian, N, mu_q, sigma_p, sigma_q, uses_index
 from elbo_book.derive.terms import (
+    ELBO,
     KL,
     Entropy,
     Expect,
@@ -88,7 +89,7 @@ _qzn = q(z | x_n)
 
 
 def _elbo() -> Named:
-    return Named(r"\mathcal{L}(x; \theta, \phi)", "ELBO", E(_qzx, log(_pxz / _qzx)))
+    return ELBO
 
 
 def _elbo_n() -> Term:
@@ -149,7 +150,7 @@ def _pair(
         title="The source's version (expected to fail)",
         semantics=semantics or _FAIL_SEMANTICS,
     )
-    bad.step(
+    bad = bad.step(
         rel_wrong,
         wrong,
         why_wrong,
@@ -163,12 +164,14 @@ def _pair(
         f"{name}_corrected", start_right or start, title="Corrected", semantics=semantics or fix
     )
     if right is not None:
-        good.step(rel_right, right, why_right, label="fixed", certificate=cert_right)  # type: ignore[arg-type]
+        good = good.step(rel_right, right, why_right, label="fixed", certificate=cert_right)  # type: ignore[arg-type]
     for i, (rel, expr, why, cert) in enumerate(more, start=1):
-        good.step(rel, expr, why, label=f"fixed.{i}", certificate=cert)  # type: ignore[arg-type]
-    register(chapter=CHAPTER)(lambda: bad)
-    register(chapter=CHAPTER)(lambda: good)
-    return bad, good
+        good = good.step(rel, expr, why, label=f"fixed.{i}", certificate=cert)  # type: ignore[arg-type]
+    built_bad, built_good = bad, good
+    return (
+        register(chapter=CHAPTER)(lambda: built_bad),
+        register(chapter=CHAPTER)(lambda: built_good),
+    )
 
 
 # =============================================================================================
@@ -199,10 +202,11 @@ E000_SUM = _pair(
     ),
 )
 
+# the book's free energy F = E_q[log q − log p(x, z)] = E_q[energy] − ℍ[q] (energy −log p(x, z))
 _FREE_ENERGY = Named(
     r"\mathcal{F}(x; \theta, \phi)",
-    "F",
-    E(_qzx, -log(_pxz)) - Entropy(_qzx),
+    "F(x; θ, φ)",
+    E(_qzx, log(_qzx) - log(_pxz)),
 )
 
 E000_FREE = _pair(

@@ -1,0 +1,416 @@
+"""Adversarial tests of the engine (issue 14): false steps written in the engine's own language,
+each of which must be REJECTED, and the true steps beside them, which must pass.
+
+Classes (issue 14): 1 certificates judged by their syntax, 2 non-negativity by name, 3 algebra
+evaluated inside a model instance, 8 ill-formed terms.  Every false step is listed in
+``FALSE_STEPS``; ``test_every_false_step_is_rejected`` checks them all.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable
+from dataclasses import FrozenInstanceError, replace
+
+import pytest
+import sympy
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from elbo_book.derive import (
+    ELBO,
+    KL,
+    Derivation,
+    E,
+    Entropy,
+    Finite,
+    Gap,
+    Gaussian,
+    Integral,
+    Jensen,
+    LogGap,
+    MutualInfo,
+    N,
+    Named,
+    StepError,
+    SumN,
+    log,
+    n,
+    p,
+    q,
+    x,
+    x_n,
+    z,
+    z_n,
+)
+from elbo_book.derive.checks import CheckFailed, check_equal
+from elbo_book.derive.draws import IIDDraws
+from elbo_book.derive.semantics import LogGapF, expand_loggap, proves_nonneg, sigma_p
+from elbo_book.derive.terms import Num
+from elbo_book.derive.wellformed import Malformed, check_wellformed
+
+QZ, PXZ, POST = q(z | x), p(x, z), p(z | x)
+HALF = Num(sympy.Rational(1, 2))
+ZERO = Num(sympy.Integer(0))
+ONES = Integral(Num(sympy.Integer(1)), "z")  # K on a support of K points
+
+# name → a derivation whose (only) step is false (or ill-formed)
+FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
+    # ---- class 1: certificates judged by their syntax -------------------------------------
+    "square-of-a-root": lambda: Derivation("f", ELBO).ge(
+        log(p(x)), "forged square", certificate=Gap(((ELBO - log(p(x))) ** HALF) ** 2)
+    ),
+    "fourth-power-of-a-root": lambda: Derivation("f", ELBO).ge(
+        log(p(x)),
+        "forged even power",
+        certificate=Gap(((ELBO - log(p(x))) ** Num(sympy.Rational(1, 4))) ** 4),
+    ),
+    "root-of-a-square": lambda: Derivation("f", ELBO).ge(
+        log(p(x)), "|d| is not d", certificate=Gap(((ELBO - log(p(x))) ** 2) ** HALF)
+    ),
+    "reversed-bound-with-kl": lambda: Derivation("f", ELBO).ge(
+        log(p(x)), "reversed bound", certificate=Gap(KL(QZ, POST))
+    ),
+    "reversed-bound-negated-kl": lambda: Derivation("f", ELBO).ge(
+        log(p(x)), "gap is −KL", certificate=Gap(-KL(QZ, POST))
+    ),
+    "swapped-kl-gap": lambda: Derivation("f", log(p(x))).ge(
+        ELBO, "the other KL", certificate=Gap(KL(POST, QZ))
+    ),
+    "loggap-of-a-negative": lambda: Derivation("f", ELBO).ge(
+        log(p(x)), "t − 1 − log t of a negative", certificate=Gap(LogGap(ELBO - log(p(x))))
+    ),
+    "jensen-reversed": lambda: Derivation("f", E(QZ, log(PXZ / QZ))).ge(
+        log(E(QZ, PXZ / QZ)), "Jensen the wrong way", certificate=Jensen()
+    ),
+    "jensen-constant-added": lambda: Derivation("f", log(E(QZ, PXZ / QZ))).ge(
+        1 + E(QZ, log(PXZ / QZ)),
+        "a constant 1 added (false at q = posterior)",
+        certificate=Jensen(),
+    ),
+    "jensen-negated-wrong-way": lambda: Derivation("f", -log(E(QZ, PXZ / QZ))).ge(
+        -E(QZ, log(PXZ / QZ)), "−log E[Y] ≥ −E[log Y]", certificate=Jensen()
+    ),
+    "jensen-different-y": lambda: Derivation("f", log(E(QZ, PXZ / QZ))).ge(
+        E(QZ, log(POST / QZ)), "Jensen with another Y", certificate=Jensen()
+    ),
+    # ---- class 2: non-negativity by name -----------------------------------------------------
+    "gibbs-joint": lambda: Derivation("f", ZERO).ge(
+        ELBO, "ELBO = −KL(q ‖ p(x, z)) ≤ 0", certificate=Gap(KL(QZ, PXZ))
+    ),
+    "gibbs-likelihood": lambda: Derivation("f", KL(QZ, p(x | z))).ge(
+        ZERO, "KL(q ‖ p(x|z)) ≥ 0", certificate=Gap(KL(QZ, p(x | z)))
+    ),
+    "mi-same-variable": lambda: Derivation("f", MutualInfo(q(n, z), "n", "n")).ge(
+        ZERO, "𝕀(n; n) ≥ 0", certificate=Gap(MutualInfo(q(n, z), "n", "n"))
+    ),
+    "gibbs-unnormalised-prior": lambda: Derivation(
+        "f", KL(QZ, p(z)), semantics=(IIDDraws(sizes=(2,)),)
+    ).ge(ZERO, "Gibbs for an unnormalised prior", certificate=Gap(KL(QZ, p(z)))),
+    "gibbs-unnormalised-q": lambda: Derivation(
+        "f", KL(QZ, POST), semantics=(IIDDraws(sizes=(2,), normalised=False),)
+    ).ge(ZERO, "Gibbs for any positive q", certificate=Gap(KL(QZ, POST))),
+    "jensen-unnormalised-q": lambda: Derivation(
+        "f", log(E(QZ, PXZ / QZ)), semantics=(IIDDraws(sizes=(2,), normalised=False),)
+    ).ge(E(QZ, log(PXZ / QZ)), "Jensen for any positive q", certificate=Jensen()),
+    "differential-entropy": lambda: Derivation("f", Entropy(QZ), semantics=(Gaussian(),)).ge(
+        ZERO, "a differential entropy is ≥ 0", certificate=Gap(Entropy(QZ))
+    ),
+    # ---- class 3: algebra is checked with plain symbols, outside any model -----------------
+    "pairs-at-N=2": lambda: Derivation("f", N * (N - 1) / 2).eq(N - 1, "N(N−1)/2 = N−1 at N = 2"),
+    "one-over-N": lambda: Derivation("f", 1 / N).eq(HALF, "1/N = 1/2 at N = 2"),
+    "log-N": lambda: Derivation("f", log(N)).eq(log(2), "log N = log 2 at N = 2"),
+    "fixed-prior-scale": lambda: Derivation(
+        "f", sigma_p, semantics=(Gaussian(fix={"sigma_p": 1}),)
+    ).eq(Num(sympy.Integer(1)), "σ₀ = 1 in the instance"),
+    "fixed-prior-scale-gap": lambda: Derivation(
+        "f", sigma_p, semantics=(Gaussian(fix={"sigma_p": 1}),)
+    ).ge(Num(sympy.Integer(1)), "σ₀ ≥ 1 in the instance", certificate=Gap(sigma_p - 1)),
+    "log-N-in-a-model-step": lambda: Derivation("f", log(N) + log(p(x))).eq(
+        log(2) + log(p(x)), "log N = log 2 next to a density"
+    ),
+    # ---- class 7: differences vanishing at the checked sizes -------------------------------
+    "vanishing-at-K=2..4": lambda: Derivation("f", KL(QZ, POST)).eq(
+        KL(QZ, POST) + (ONES - 2) * (ONES - 3) * (ONES - 4) * log(p(x)),
+        "a polynomial in K with roots 2, 3, 4",
+    ),
+    "vanishing-at-N=2..3": lambda: Derivation("f", (1 / N) * SumN(KL(q(z | n), p(z)))).eq(
+        KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z") + (N - 2) * (N - 3) * log(ONES),
+        "surgery plus (N − 2)(N − 3) log K",
+    ),
+    "vanishing-at-S=2..3": lambda: Derivation("f", KL(QZ, POST), semantics=(IIDDraws(),)).eq(
+        KL(QZ, POST) + (ONES - 2) * (ONES - 3), "a polynomial in S with roots 2, 3"
+    ),
+    # ---- class 8: ill-formed terms --------------------------------------------------------
+    "repeated-variable": lambda: Derivation("f", E(q(z, z | x), log(p(x)))).eq(
+        log(p(x)), "q(z, z | x) read as q(z | x)"
+    ),
+    "both-sides": lambda: Derivation("f", E(QZ, log(PXZ / q(x | x)))).eq(
+        E(QZ, log(PXZ)), "q(x | x)"
+    ),
+    "captured-z_n": lambda: Derivation("f", E(QZ, SumN(log(q(z_n | x_n))))).eq(
+        E(QZ, SumN(log(QZ))), "z_n captured by the outer z"
+    ),
+    "shadowed-z": lambda: Derivation("f", E(QZ, E(QZ, log(PXZ)))).eq(
+        E(QZ, log(PXZ)), "an inner E rebinds z"
+    ),
+    "free-z": lambda: Derivation("f", log(QZ)).eq(log(QZ), "z is free"),
+    "x_n-outside-sum": lambda: Derivation("f", log(p(x_n))).eq(log(p(x_n)), "x_n free"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FALSE_STEPS))
+def test_every_false_step_is_rejected(name: str) -> None:
+    with pytest.raises(StepError):
+        FALSE_STEPS[name]().check()
+
+
+# ---- the true steps next to them still pass ------------------------------------------------
+TRUE_STEPS: dict[str, Callable[[], Derivation]] = {
+    "bound-with-kl": lambda: Derivation("t", log(p(x))).ge(
+        ELBO, "gap is KL", certificate=Gap(KL(QZ, POST))
+    ),
+    "square-of-a-real": lambda: Derivation("t", ELBO + (ELBO - log(p(x))) ** 2).ge(
+        ELBO, "a square of a real", certificate=Gap((ELBO - log(p(x))) ** 2)
+    ),
+    "jensen": lambda: Derivation("t", log(E(QZ, PXZ / QZ))).ge(
+        E(QZ, log(PXZ / QZ)), "Jensen", certificate=Jensen()
+    ),
+    "jensen-plus-constant": lambda: Derivation("t", log(p(x)) + log(E(QZ, PXZ / QZ))).ge(
+        log(p(x)) + E(QZ, log(PXZ / QZ)), "c + log E[Y] ≥ c + E[log Y]", certificate=Jensen()
+    ),
+    "jensen-negated": lambda: Derivation("t", -log(E(QZ, PXZ / QZ))).le(
+        -E(QZ, log(PXZ / QZ)), "−log E[Y] ≤ −E[log Y]", certificate=Jensen()
+    ),
+    "jensen-summed": lambda: Derivation("t", SumN(log(E(q(z | x_n), p(x_n, z) / q(z | x_n))))).ge(
+        SumN(E(q(z | x_n), log(p(x_n, z) / q(z | x_n)))),
+        "Σ_n log E ≥ Σ_n E log",
+        certificate=Jensen(),
+    ),
+    "gibbs-normalised-q": lambda: Derivation(
+        "t", KL(QZ, POST), semantics=(IIDDraws(sizes=(2,)),)
+    ).ge(ZERO, "Gibbs", certificate=Gap(KL(QZ, POST))),
+    "mi-nonneg": lambda: Derivation("t", MutualInfo(q(n, z), "n", "z")).ge(
+        ZERO, "𝕀 ≥ 0", certificate=Gap(MutualInfo(q(n, z), "n", "z"))
+    ),
+    "discrete-index-entropy": lambda: Derivation("t", E(q(z), Entropy(q(n | z)))).ge(
+        ZERO, "ℍ[q(n|z)] ≥ 0", certificate=Gap(E(q(z), Entropy(q(n | z))))
+    ),
+    "plain-algebra": lambda: Derivation("t", N * (N - 1) / 2).eq(
+        (N**2 - N) / 2, "expand the product"
+    ),
+    "z_n-bound-by-its-own-E": lambda: Derivation("t", SumN(E(q(z_n | x_n), log(p(x_n | z_n))))).eq(
+        SumN(E(q(z | x_n), log(p(x_n | z)))), "rename the bound latent"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRUE_STEPS))
+def test_true_steps_pass(name: str) -> None:
+    assert all(r.ok for r in TRUE_STEPS[name]().check())
+
+
+def test_gap_badge_says_where_non_negativity_was_proved() -> None:
+    (r,) = TRUE_STEPS["bound-with-kl"]().check()
+    assert "Gibbs" in r.badges[0] and "any finite support K" in r.badges[0]
+
+
+# ---- the well-formedness pass names the rule and the term ------------------------------------
+@pytest.mark.parametrize(
+    ("term", "rule"),
+    [
+        (E(q(z, z | x), log(p(x))), "distinct-variables"),
+        (E(QZ, SumN(log(q(z_n | x_n)))), "bound-variables"),
+        (E(QZ, E(QZ, log(PXZ))), "no-capture"),
+        (SumN(E(q(z | x_n), SumN(log(p(x_n))))), "no-capture"),
+        (KL(QZ, PXZ), "kl-same-variables"),
+        (KL(QZ, p(x | z)), "kl-same-variables"),
+        (MutualInfo(q(n, z), "n", "n"), "mi-two-variables"),
+        (MutualInfo(q(n, z), "n", "x"), "mi-two-variables"),
+    ],
+)
+def test_wellformedness_rules(term: object, rule: str) -> None:
+    with pytest.raises(Malformed) as info:
+        check_wellformed(term)  # type: ignore[arg-type]
+    assert info.value.rule == rule and f"rule {rule}" in str(info.value)
+
+
+def test_book_derivations_are_wellformed() -> None:
+    from elbo_book.derive.registry import collect
+
+    for d in collect():
+        check_wellformed(d.start)
+        for s in d.steps:
+            if not s.expect_fail:
+                check_wellformed(s.expr)
+
+
+# ---- the non-negativity prover is sound: whatever it proves is ≥ 0 numerically ---------------
+_A, _B = sympy.symbols("a b", positive=True)
+_C = sympy.Symbol("c", real=True)
+
+
+def _exprs() -> st.SearchStrategy[sympy.Expr]:
+    leaves = st.sampled_from(
+        [_A, _B, _C, sympy.Integer(1), sympy.Integer(-1), sympy.Integer(2), sympy.Rational(1, 2)]
+    )
+
+    def extend(inner: st.SearchStrategy[sympy.Expr]) -> st.SearchStrategy[sympy.Expr]:
+        return st.one_of(
+            st.tuples(inner, inner).map(lambda t: t[0] + t[1]),
+            st.tuples(inner, inner).map(lambda t: t[0] * t[1]),
+            st.tuples(inner, inner).map(lambda t: t[0] - t[1]),
+            inner.map(lambda e: e**2),
+            inner.map(lambda e: e ** sympy.Rational(1, 2)),
+            inner.map(lambda e: 1 / e),
+            inner.map(sympy.log),
+            inner.map(LogGapF),
+        )
+
+    return st.recursive(leaves, extend, max_leaves=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_exprs(), st.integers(min_value=0, max_value=10**6))
+def test_proves_nonneg_is_sound(e: sympy.Expr, seed: int) -> None:
+    if not proves_nonneg(e):
+        return
+    rng = random.Random(seed)
+    written = expand_loggap(e)
+    for _ in range(5):
+        vals = {_A: 0.01 + 5 * rng.random(), _B: 0.01 + 5 * rng.random(), _C: 6 * rng.random() - 3}
+        v = complex(written.subs(vals).evalf())
+        if math.isfinite(v.real) and math.isfinite(v.imag):
+            assert abs(v.imag) < 1e-9 and v.real >= -1e-9, (e, vals, v)
+
+
+# ---- classes 4, 5, 6: badges from the semantics, chains as wholes, immutable derivations -------
+def test_badge_states_fixed_parameters_sizes_and_normalisation() -> None:
+    fixed = Gaussian(fix={"sigma_p": 1, "sigma_q": 1})
+    d = Derivation("t", KL(QZ, p(z)), semantics=(fixed,)).eq(
+        E(QZ, log(QZ) - log(p(z))), "definition of KL"
+    )
+    (r,) = d.check()
+    assert r.badges == ("✓ Gaussian family, fixed σ₀=1, σ=1 (symbolic integration)",)
+    draws = IIDDraws(sizes=(2, 3), normalised=False)
+    assert "any positive q(z|x)" in draws.badge([]) and "S=2..3" in draws.badge([])
+    assert "N=2..3" in Derivation("u", SumN(log(p(x_n)))).semantics[0].badge([SumN(log(p(x_n)))])
+
+
+def test_a_chain_has_one_direction() -> None:
+    d = Derivation("t", log(p(x))).ge(ELBO, "bound", certificate=Gap(KL(QZ, POST)))
+    with pytest.raises(ValueError, match="one direction"):
+        d.le(log(p(x)), "and back up", certificate=Gap(KL(QZ, POST)))
+    with pytest.raises(ValueError, match="one direction"):
+        Derivation("t", log(p(x)), steps=(*d.steps, replace(d.steps[0], rel="≤", label="2")))
+
+
+def test_a_step_cannot_switch_to_an_unrelated_semantics() -> None:
+    with pytest.raises(ValueError, match="covers none"):
+        Derivation("t", ELBO).eq(
+            E(QZ, log(PXZ / QZ)), "definition", semantics=(Gaussian(fix={"sigma_p": 1}),)
+        )
+    with pytest.raises(ValueError, match="covers none"):
+        Derivation("t", ELBO, semantics=(IIDDraws(),)).eq(
+            E(QZ, log(PXZ / QZ)), "definition", semantics=(Finite(),)
+        )
+
+
+def test_derivations_are_immutable_and_display_what_they_checked() -> None:
+    d = Derivation("t", log(p(x))).eq(E(QZ, log(p(x))), "constant")
+    d.verify()
+    longer = d.eq(E(QZ, log(PXZ / POST)), "Bayes' rule")
+    assert len(d.steps) == 1 and len(longer.steps) == 2
+    with pytest.raises(FrozenInstanceError):
+        d.start = ELBO  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        d.steps.append(longer.steps[1])  # type: ignore[attr-defined]
+    assert "conclusion: log pθ(x) = E_qφ(z | x)[log pθ(x)]" in repr(d)
+    d.results.clear()
+    assert len(d.results) == 1
+
+
+def test_a_symbol_is_tied_to_one_definition() -> None:
+    """A step displaying "log p(x) = ℒ" cannot be built from a forged ℒ."""
+    with pytest.raises(ValueError, match="needs a symbol of its own"):
+        Named(ELBO.tex, ELBO.label, log(p(x)))
+    with pytest.raises(ValueError, match="needs a symbol of its own"):
+        Named(ELBO.tex, "another label", ELBO.definition)
+    assert Named(ELBO.tex, ELBO.label, ELBO.definition) == ELBO
+
+
+# ---- property: whatever the prover calls equal agrees numerically at sizes it never used -------
+_ATOMS = (
+    log(p(x)),
+    ELBO,
+    KL(QZ, POST),
+    KL(QZ, p(z)),
+    Entropy(QZ),
+    E(QZ, log(PXZ)),
+    E(QZ, log(p(x | z))),
+    E(QZ, log(p(z))),
+    E(QZ, log(QZ)),
+    E(QZ, log(POST)),
+)
+# integer relations between the atoms' values (log p(x) = ELBO + KL, …), one row per relation
+_RELATIONS = (
+    (1, -1, -1, 0, 0, 0, 0, 0, 0, 0),
+    (0, 1, 0, 0, -1, -1, 0, 0, 0, 0),
+    (0, 0, 0, 0, 0, 1, -1, -1, 0, 0),
+    (0, 0, 0, 1, 0, 0, 0, 1, -1, 0),
+    (0, 0, 0, 0, 1, 0, 0, 0, 1, 0),
+    (1, 0, 0, 0, 0, -1, 0, 0, 0, 1),
+)
+
+
+def _combination(coeffs: tuple[int, ...]) -> object:
+    out: object = Num(sympy.Integer(0))
+    for c, atom in zip(coeffs, _ATOMS, strict=True):
+        if c:
+            out = out + Num(sympy.Integer(c)) * atom  # type: ignore[operator]
+    return out
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(st.integers(-2, 2), min_size=len(_ATOMS), max_size=len(_ATOMS)),
+    st.lists(st.integers(-1, 1), min_size=len(_RELATIONS), max_size=len(_RELATIONS)),
+    st.integers(0, len(_ATOMS)),
+    st.integers(0, 10**6),
+)
+def test_proved_identities_hold_numerically_at_unused_sizes(
+    coeffs: list[int], lam: list[int], perturb: int, seed: int
+) -> None:
+    """b = a + Σ λ_i (relation i), perturbed at one atom when ``perturb`` < len(_ATOMS): the
+    prover must prove the unperturbed pairs, and whatever it proves must agree at K ∈ {5, 7}."""
+    other = [
+        c + sum(lr * row[j] for lr, row in zip(lam, _RELATIONS, strict=True))
+        for j, c in enumerate(coeffs)
+    ]
+    if perturb < len(_ATOMS):
+        other[perturb] += 1
+    a, b = _combination(tuple(coeffs)), _combination(tuple(other))
+    try:
+        check_equal(a, b, (Finite(),))  # type: ignore[arg-type]
+    except CheckFailed:
+        assert perturb < len(_ATOMS), "a true identity was not proved"
+        return
+    rng = random.Random(seed)
+    for k in (5, 7):
+        (inst,) = Finite(sizes=(k,)).instances([a, b])  # type: ignore[list-item]
+        vals = inst.sample(rng.random)
+        va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
+        vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
+        assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)
+
+
+def test_conclusion_states_where_every_step_was_proved() -> None:
+    any_k = Derivation("t", log(p(x))).ge(ELBO, "gap is KL", certificate=Gap(KL(QZ, POST)))
+    assert "(in any finite support K)" in repr(any_k)
+    algebra = Derivation("t", N * (N - 1) / 2).eq((N**2 - N) / 2, "expand")
+    assert "(in plain algebra, outside any model)" in repr(algebra)
+    indexed = Derivation("t", (1 / N) * SumN(KL(q(z | n), p(z)))).eq(
+        KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z"), "surgery"
+    )
+    assert "(in finite support K=2..4, N=2..3, normalised, all masses > 0)" in repr(indexed)
