@@ -30,8 +30,8 @@ def figure_data(fig: matplotlib.figure.Figure, *, max_values: int = 240) -> str:
         max_values: the most numbers written for one array; larger arrays are summarised.
 
     Returns:
-        The text, with per axes one line with its title, labels, limits and scales, then one line for
-        each line, scatter, bar set, image or contour set, with the numbers it draws.
+        The text, with per axes one line for its title, labels, limits and scales, then one
+        line for each line, scatter, bar set, image or contour set, with the numbers it draws.
 
     Raises:
         TypeError: if ``fig`` is not a Matplotlib figure or ``max_values`` is not a positive int.

@@ -284,3 +284,13 @@ def test_entropy_certificate_only_for_discrete_supports() -> None:
     )
     with pytest.raises(StepError, match="not proved ≥ 0"):
         g.check()
+
+
+def test_mutual_info_takes_the_exported_random_variables() -> None:
+    """Issue 16: MutualInfo(q(n, z), n, z) with the RV objects failed only at verify time."""
+    from elbo_book.derive.terms import MutualInfo, n, q, z
+
+    joint = q(n, z)
+    assert MutualInfo(joint, n, z) == MutualInfo(joint, "n", "z")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="MutualInfo u"):
+        MutualInfo(joint, 3, "z")  # type: ignore[arg-type]

@@ -602,11 +602,25 @@ class Entropy(Term):
 
 @dataclass(frozen=True)
 class MutualInfo(Term):
-    """``I_joint(u; v)`` = KL(joint(u, v) ‖ joint(u) joint(v))."""
+    """``I_joint(u; v)`` = KL(joint(u, v) ‖ joint(u) joint(v)).
+
+    ``u`` and ``v`` name the two variables: a str such as ``"n"`` or the exported :class:`RV`
+    (``n``, ``z``), which is stored by its name.
+    """
 
     joint: Density
     u: str
     v: str
+
+    def __post_init__(self) -> None:
+        for field_name in ("u", "v"):
+            value = getattr(self, field_name)
+            if isinstance(value, RV):
+                object.__setattr__(self, field_name, value.name)
+            elif not isinstance(value, str):
+                raise TypeError(
+                    f"MutualInfo {field_name} must be a variable name or an RV, got {value!r}"
+                )
 
     def children(self) -> tuple[Term, ...]:
         return (self.joint,)
