@@ -1,12 +1,12 @@
 """The three kinds of check, and their certificates.
 
 Every term of a step and of its certificate first passes the well-formedness pass
-(:mod:`elbo_book.derive.wellformed`).
+(``elbo_book.derive.wellformed``).
 
 1. **Identities** (relation ``=``): both sides are translated by each semantics of the derivation
    (:mod:`elbo_book.derive.semantics`) and their difference is shown to be identically zero by
    :func:`elbo_book.derive.normal_form.is_zero` (first for every support size K by the indexed-sum
-   prover, :mod:`elbo_book.derive.anyk`).  At fixed sizes this is a proof for the model family
+   prover, ``elbo_book.derive.anyk``).  At fixed sizes this is a proof for the model family
    and the sizes checked (e.g. every distribution on K = 2, 3, 4 points), and the two sides are
    also compared numerically at larger sizes (:meth:`~elbo_book.derive.semantics.Semantics.probes`).
    A step without densities is plain algebra, proved once outside every model.

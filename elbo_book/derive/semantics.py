@@ -261,7 +261,7 @@ class Semantics:
         raise NotImplementedError
 
     def probes(self, terms: list[Term]) -> Iterator[Instance]:
-        """Instances at sizes *above* the ones :meth:`instances` proves at, on which an identity
+        """Instances at sizes *above* the ones ``instances`` proves at, on which an identity
         proved at those sizes is also evaluated numerically: a false step that differs by a term
         vanishing at the checked sizes (a polynomial in K or N with those roots) is refuted
         there.  None by default (a family without sizes)."""
@@ -274,7 +274,7 @@ class Semantics:
         raise NotImplementedError
 
     def badge(self, terms: list[Term]) -> str:
-        """The strength badge of a step proved here: ``✓ symbolic, `` and :meth:`describe`."""
+        """The strength badge of a step proved here: "✓ symbolic," followed by :meth:`describe`."""
         return f"✓ symbolic, {self.describe(terms)}"
 
     def covers(self, other: Semantics) -> bool:
