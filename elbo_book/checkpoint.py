@@ -25,7 +25,7 @@ Public API:
 - :class:`Checkpoint` — what :func:`load_checkpoint` returns; unpacks as ``(model, metadata)``.
 - :func:`save_checkpoint`, :func:`load_checkpoint`.
 - :func:`check_output_path` — fail early (before training) on a path that cannot be written.
-- :data:`CHECKPOINT_FORMAT`, :data:`CHECKPOINT_VERSION`, :data:`Metadata`.
+- :data:`CHECKPOINT_FORMAT`, :data:`CHECKPOINT_VERSION`, ``Metadata`` (a type alias).
 """
 
 from __future__ import annotations
