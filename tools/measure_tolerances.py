@@ -54,12 +54,16 @@ def execute(notebook: Path, env_overrides: dict[str, str], out_dir: Path) -> dic
     """Execute ``notebook`` in a fresh kernel with extra environment variables; return it.
 
     The execution runs in a child process (``--execute-into``) that inherits the variables, so the
-    kernel it starts does too; the committed notebook is not touched.
+    kernel it starts does too; the committed notebook is not touched.  Each run gets an empty
+    experiment cache of its own (``ELBO_BOOK_CACHE_DIR``), so every model is trained under the
+    variant's kernels instead of being loaded from a run made with the native ones.
     """
-    env = {**os.environ, **env_overrides}
     handle, name = tempfile.mkstemp(prefix=notebook.stem, suffix=".ipynb", dir=out_dir)
     os.close(handle)
     out = Path(name)
+    cache_dir = out.with_suffix(".experiment-cache")
+    cache_dir.mkdir()
+    env = {**os.environ, **env_overrides, "ELBO_BOOK_CACHE_DIR": str(cache_dir)}
     subprocess.run(
         [
             sys.executable,
