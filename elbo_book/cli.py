@@ -349,7 +349,7 @@ def _train(args: argparse.Namespace) -> int:
 
     from elbo_book.checkpoint import check_output_path, load_checkpoint, save_checkpoint
     from elbo_book.models import VAE
-    from elbo_book.training import fit, resolve_device
+    from elbo_book.training import adam, fit, resolve_device
 
     # Everything that can fail is checked before the first step.
     if args.resume is not None and args.resume.resolve() == args.output.resolve():
@@ -409,7 +409,7 @@ def _train(args: argparse.Namespace) -> int:
     model.check_data(x_train, "--data (training set)")
     model.check_data(x_test, "--data (test set)")
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    optimizer = adam(model.parameters(), args.lr)
     history = None
     if resumed is not None:
         assert resumed.optimizer_state is not None

@@ -44,20 +44,19 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 from torch.nn import functional as F
-from torch.optim.adam import adam
+from torch.optim.adam import adam as adam_update
 from tqdm import tqdm
 
 from elbo_book.experiment_cache import ExperimentCache, tensor_digest
 from elbo_book.models import MIN_DECODER_SCALE, VAE, VAEConfig, _gaussian_from_logvar
 from elbo_book.standard_normal import StandardNormal
 from elbo_book.stopping import Convergence
-from elbo_book.training import History, NonFiniteLossError, default_device
+from elbo_book.training import History, NonFiniteLossError, adam, default_device
 from elbo_book.validation import check_int, check_nonnegative, check_positive
 
 __all__ = ["Member", "SweepRun", "fit_batched", "grid", "init_models", "train_sweep"]
 
 _ACTIVATIONS = {"relu": torch.relu, "tanh": torch.tanh, "softplus": F.softplus}
-_FLOAT32_TINY = torch.finfo(torch.float32).tiny
 
 
 @dataclass(frozen=True)
@@ -244,88 +243,90 @@ class _Stack:
 
 
 class _BatchedAdam:
-    """Adam over stacked parameters, applied in cache-sized slices of whole models.
+    """Adam over the stacked parameters: every model gets exactly the update of its own ``fit``.
 
-    Every model gets exactly the update its own ``torch.optim.Adam`` (defaults β₁ = 0.9,
-    β₂ = 0.999, ε = 10⁻⁸, no weight decay) would give: Adam is elementwise, and the arithmetic
-    is PyTorch's, applied to views of at most :attr:`CHUNK` elements that each hold complete
-    models, so that the working set of each slice stays in the CPU cache (on whole stacked
-    tensors, Adam's passes would stream S models' moments from memory seven times per step).
-
-    Off the CPU the update is ``torch.optim.adam.adam`` itself, with the implementation
-    ``torch.optim.Adam`` picks.  On the CPU it is the same sequence of operations as PyTorch's
-    single-tensor Adam (the one ``torch.optim.Adam`` uses there) with one change that leaves
-    every result bit-identical: the second moment v is raised to the smallest normal float
-    t = 2⁻¹²⁶ before the square root.  The CPU's ``sqrt`` is many times slower on zeros and
-    subnormals — and v is exactly 0 for every weight of a pixel that is never on — while for
-    v < t the term √v / √(1 − β₂ᵗ) ≤ √t / √(1 − β₂) ≈ 3.4·10⁻¹⁸ is below half a unit in the
-    last place of ε = 10⁻⁸ in float32 (4.4·10⁻¹⁶), so √v/√(1 − β₂ᵗ) + ε rounds to ε either
-    way.
+    ``fit`` trains with :func:`elbo_book.training.adam`, PyTorch's fused Adam on the CPU and on
+    CUDA.  Its kernel is elementwise, so one call updates a stack of S models as S optimisers
+    would, with one exception this class works around: a tensor's last ``numel mod w``
+    elements (w the SIMD width) take a scalar code path whose rounding can differ in the last
+    place from the vectorised one.  A stacked tensor whose per-model size is a multiple of
+    :attr:`ALIGNED` (a multiple of every SIMD width) is passed whole; any other, such as a
+    12-element bias, is passed as S per-model views, so each model's elements take the paths
+    they take in its own ``fit``.  Where ``adam`` is not fused the update is
+    ``torch.optim.adam.adam``'s default on the same views.
     """
 
-    CHUNK = 1 << 16
+    ALIGNED = 64
     BETAS = (0.9, 0.999)
     EPS = 1e-8
 
     def __init__(self, params: list[torch.Tensor], lr: float) -> None:
         self.lr = lr
-        self.params = params
-        self.exp_avgs = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in params]
-        self.exp_avg_sqs = [
-            torch.zeros_like(p, memory_format=torch.preserve_format) for p in params
-        ]
-        self.steps = 0
+        self.fused = adam(params, lr).defaults["fused"]
+        self._set(
+            params,
+            [torch.zeros_like(p) for p in params],
+            [torch.zeros_like(p) for p in params],
+            0,
+        )
 
-    def _slices(self, tensor: torch.Tensor) -> list[torch.Tensor]:
-        rows = max(1, self.CHUNK // max(1, tensor[0].numel()))
-        return list(tensor.split(rows))
+    def _set(
+        self,
+        params: list[torch.Tensor],
+        exp_avgs: list[torch.Tensor],
+        exp_avg_sqs: list[torch.Tensor],
+        steps: int,
+    ) -> None:
+        self.params, self.exp_avgs, self.exp_avg_sqs = params, exp_avgs, exp_avg_sqs
+        self.moment_views = (
+            [self._views(m) for m in exp_avgs],
+            [self._views(v) for v in exp_avg_sqs],
+        )
+        count = sum(len(views) for views in self.moment_views[0])
+        self.steps = [torch.tensor(float(steps)) for _ in range(count)]
+
+    def _views(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        whole = tensor[0].numel() % self.ALIGNED == 0
+        return [tensor] if whole else list(tensor.unbind(0))
 
     def step(self) -> None:
         """One Adam step on every parameter (gradients must be set; they are cleared)."""
-        views: list[list[torch.Tensor]] = [[], [], [], []]
-        for p, m, v in zip(self.params, self.exp_avgs, self.exp_avg_sqs, strict=True):
+        params: list[torch.Tensor] = []
+        grads: list[torch.Tensor] = []
+        for p in self.params:
             if p.grad is None:
                 raise RuntimeError("a stacked parameter has no gradient")
-            for group, tensor in zip(views, (p.detach(), p.grad, m, v), strict=True):
-                group.extend(self._slices(tensor))
+            params.extend(self._views(p.detach()))
+            grads.extend(self._views(p.grad))
         beta1, beta2 = self.BETAS
-        if self.params[0].device.type == "cpu" and self.params[0].dtype == torch.float32:
-            self.steps += 1
-            step_size = self.lr / (1 - beta1 ** float(self.steps))
-            bias_correction2_sqrt = (1 - beta2 ** float(self.steps)) ** 0.5
-            for param, grad, exp_avg, exp_avg_sq in zip(*views, strict=True):
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                root = exp_avg_sq.clamp_min(_FLOAT32_TINY).sqrt_()
-                denom = (root / bias_correction2_sqrt).add_(self.EPS)
-                param.addcdiv_(exp_avg, denom, value=-step_size)
-        else:
-            steps = [torch.tensor(float(self.steps)) for _ in views[0]]  # adam() adds 1
-            adam(
-                views[0],
-                views[1],
-                views[2],
-                views[3],
-                [],
-                steps,
-                amsgrad=False,
-                beta1=beta1,
-                beta2=beta2,
-                lr=self.lr,
-                weight_decay=0.0,
-                eps=self.EPS,
-                maximize=False,
-            )
-            self.steps += 1
+        adam_update(
+            params,
+            grads,
+            [m for views in self.moment_views[0] for m in views],
+            [v for views in self.moment_views[1] for v in views],
+            [],
+            self.steps,
+            fused=self.fused,
+            amsgrad=False,
+            beta1=beta1,
+            beta2=beta2,
+            lr=self.lr,
+            weight_decay=0.0,
+            eps=self.EPS,
+            maximize=False,
+        )
         for p in self.params:
             p.grad = None
 
     def keep(self, rows: list[int], params: list[torch.Tensor]) -> None:
         """Keep the moments of the models in ``rows``; ``params`` are their new stacked tensors."""
         index = torch.tensor(rows, device=params[0].device)
-        self.params = params
-        self.exp_avgs = [m.index_select(0, index) for m in self.exp_avgs]
-        self.exp_avg_sqs = [v.index_select(0, index) for v in self.exp_avg_sqs]
+        self._set(
+            params,
+            [m.index_select(0, index) for m in self.exp_avgs],
+            [v.index_select(0, index) for v in self.exp_avg_sqs],
+            int(self.steps[0].item()),
+        )
 
 
 def _check_models(models: Sequence[VAE]) -> VAEConfig:

@@ -24,6 +24,7 @@ They may live on any device and have any floating dtype; each batch is moved to 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,12 +46,48 @@ from elbo_book.validation import (
 __all__ = [
     "History",
     "NonFiniteLossError",
+    "adam",
     "default_device",
     "evaluate",
     "fit",
     "resolve_device",
     "train_step",
 ]
+
+
+#: Devices on which :func:`adam` uses PyTorch's fused implementation.
+FUSED_ADAM_DEVICES = frozenset({"cpu", "cuda"})
+
+
+def adam(parameters: Iterable[torch.Tensor], lr: float) -> torch.optim.Adam:
+    """The Adam optimiser :func:`fit` trains with (β₁ = 0.9, β₂ = 0.999, ε = 10⁻⁸, no decay).
+
+    The update is Adam's, m ← β₁m + (1 − β₁)g, v ← β₂v + (1 − β₂)g², θ ← θ − lr·m̂/(√v̂ + ε)
+    with the bias corrections m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ).  On the CPU and on CUDA it
+    uses PyTorch's fused implementation, one kernel for all parameters instead of about eight
+    operations per parameter tensor: the same arithmetic per element, so the result does not
+    depend on how the parameters are split into tensors (a stack of S models' weights is updated
+    exactly as S separate optimisers would update them), and for a small model the step's
+    fixed costs fall by more than half.  Elsewhere it is ``torch.optim.Adam``'s default.
+
+    Args:
+        parameters: the tensors to optimise (all on one device).
+        lr: the learning rate, > 0.
+
+    Returns:
+        A ``torch.optim.Adam`` over ``parameters``.
+
+    Raises:
+        ValueError: ``lr`` is not a positive number, or ``parameters`` is empty.
+    """
+    lr = check_positive(lr, "lr")
+    parameters = list(parameters)
+    if not parameters:
+        raise ValueError("adam needs at least one parameter")
+    fused = all(
+        p.device.type in FUSED_ADAM_DEVICES and p.dtype.is_floating_point for p in parameters
+    )
+    return torch.optim.Adam(parameters, lr=lr, fused=fused or None)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -385,7 +422,7 @@ def fit(
         device: ``"cpu"``, ``"cuda"``, a ``torch.device`` or None for :func:`default_device`.
         progress: whether to show a progress bar (a bool).
         optimizer: an optimiser over ``model``'s parameters to continue with, or None for a new
-            Adam.
+            :func:`adam`.
         history: the history of the run being continued (extended in place), or None.
         stopping: a :class:`~elbo_book.stopping.Convergence` rule on the test-set ELBO, or None
             to train for all ``epochs``.
@@ -429,7 +466,7 @@ def fit(
     model.train()
     data = x_train.to(device, model.dtype)
     if optimizer is None:
-        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        optimizer = adam(model.parameters(), lr)
     steps_per_epoch = math.ceil(data.shape[0] / batch_size)
     warmup_steps = kl_warmup_epochs * steps_per_epoch
     step = done * steps_per_epoch

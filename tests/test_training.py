@@ -6,7 +6,7 @@ import torch
 from elbo_book.data import load_digits
 from elbo_book.models import VAE
 from elbo_book.reproducibility import seed_everything
-from elbo_book.training import History, NonFiniteLossError, evaluate, fit, train_step
+from elbo_book.training import History, NonFiniteLossError, adam, evaluate, fit, train_step
 
 
 @pytest.fixture(autouse=True)
@@ -114,3 +114,33 @@ def test_fit_evaluate_and_iwae_on_cuda(digits: tuple[torch.Tensor, torch.Tensor]
     x = digits[1][:8].cuda()
     assert torch.isfinite(log_evidence_estimate(model, x, n_samples=64)).all()
     assert model.sample(4).device.type == "cuda"
+
+
+def test_adam_is_fused_where_torch_has_a_fused_kernel() -> None:
+    model = VAE(64, 2, hidden=(8,))
+    optimizer = adam(model.parameters(), 1e-3)
+    assert optimizer.defaults["fused"] is True and optimizer.defaults["lr"] == 1e-3
+    with pytest.raises(ValueError, match="lr"):
+        adam(model.parameters(), 0.0)
+    with pytest.raises(ValueError, match="at least one parameter"):
+        adam([], 1e-3)
+
+
+def test_fit_trains_with_adam(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    """``fit`` without an optimiser is ``fit`` with ``adam(model.parameters(), lr)``."""
+    seed_everything(0)
+    a = VAE(64, 2, hidden=(16,))
+    b = VAE(64, 2, hidden=(16,))
+    b.load_state_dict(a.state_dict())
+    ha = fit(a, digits[0][:200], epochs=2, batch_size=50, lr=3e-3, seed=1, progress=False)
+    hb = fit(
+        b,
+        digits[0][:200],
+        epochs=2,
+        batch_size=50,
+        seed=1,
+        progress=False,
+        optimizer=adam(b.parameters(), 3e-3),
+    )
+    assert ha.elbo == hb.elbo
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
