@@ -753,9 +753,9 @@ def _entry(
     see: str = "",
 ) -> Erratum:
     if len(checks) == 3:
-        bad, good, res = checks  # type: ignore[misc]
+        bad, good, res = checks
         return Erratum(label, source, location, kind, title, lambda: bad, lambda: good, see, res)
-    return Erratum(label, source, location, kind, title, checks[0], checks[1], see)  # type: ignore[misc]
+    return Erratum(label, source, location, kind, title, checks[0], checks[1], see)
 
 
 def _pc(fn: Callable[[bool], Check]) -> _Checks:
