@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 
 import pytest
+import sympy
 
+from elbo_book.derive import KL, Derivation, p, q, z
 from elbo_book.derive.library import errata
 from elbo_book.derive.library.errata_claims import Check
-from elbo_book.derive.library.errata_notation import RULES, notation_check
+from elbo_book.derive.library.errata_notation import RULES, align_rows, notation_check
 from elbo_book.reproducibility import seed_everything
 
 seed_everything(0)
@@ -42,8 +44,10 @@ def test_engine_entries_mark_their_failure_as_expected() -> None:
         shown = e.as_written()
         if isinstance(shown, Check):
             continue
+        fixed = e.corrected()
+        assert isinstance(fixed, Derivation), e.label
         assert any(s.expect_fail for s in shown.steps), e.label
-        assert not any(s.expect_fail for s in e.corrected().steps), e.label
+        assert not any(s.expect_fail for s in fixed.steps), e.label
 
 
 def test_unknown_label_and_rule_are_refused() -> None:
@@ -78,3 +82,93 @@ def test_summary_rows_cover_every_erratum() -> None:
     rows = errata.summary_rows()
     assert [r[0] for r in rows] == LABELS
     assert all(r[5] == "✓ / ✓" for r in rows)
+
+
+def test_kinds_are_counted_from_the_catalogue() -> None:
+    counts = errata.kind_counts()
+    assert sum(counts.values()) == len(errata.ERRATA)
+    assert counts == {k: sum(e.kind == k for e in errata.ERRATA) for k in errata.KINDS}
+
+
+def _engine_failure(e: errata.Erratum) -> str:
+    shown = e.as_written()
+    assert not isinstance(shown, Check)
+    return next(r.detail for r in shown.check(raise_on_failure=False) if r.expected_failure)
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_every_refuted_engine_step_is_explained_in_the_pages_notation(label: str) -> None:
+    """A well-formed step the engine refutes carries a Residual (proven, reproduced on an exact
+    instance, larger than rounding); a step without one fails because a term has no meaning; a
+    wrong equation always has a residual, and the page never shows the raw residual."""
+    e = errata.by_label(label)
+    if isinstance(e.as_written(), Check):
+        assert e.residual is None
+        return
+    detail = _engine_failure(e)
+    if e.residual is None:
+        assert detail.startswith("ill-formed term"), detail
+        assert e.kind == "typo"
+        return
+    assert e.residual.refutes()
+    shown = repr(errata.view(e.as_written(), e.residual))
+    assert "not an identity" not in shown and "log(-" not in shown
+    assert e.residual.quantity.text() in shown
+    source = errata.view(e.as_written(), e.residual)
+    assert isinstance(source, errata.SourceVersion)
+    html = source._repr_html_()
+    assert "not an identity" not in html and "Why." in html
+
+
+def test_ill_formed_steps_are_typos_and_false_equations_are_not() -> None:
+    for e in errata.ERRATA:
+        if isinstance(e.as_written(), Check):
+            continue
+        ill_formed = _engine_failure(e).startswith("ill-formed term")
+        assert ill_formed == (e.kind == "typo"), e.label
+
+
+def test_a_wrong_residual_or_a_small_difference_does_not_refute() -> None:
+    e = errata.by_label("erratum-000-surgery-sign")
+    res = e.residual
+    assert res is not None
+    wrong_quantity = Derivation("errata_test_bad_residual", res.right - res.left).eq(
+        KL(q(z), p(z)), "half the true residual"
+    )
+    assert not errata.Residual(
+        wrong_quantity, "", res.point, res.left, res.rel, res.right
+    ).refutes()
+    # a point where the aggregate q(z) is the prior: the residual 2·KL(q(z) ‖ p(z)) vanishes
+    half = sympy.Rational(1, 2)
+    flat = errata.Point(
+        prior=(half, half),
+        lik_n=((half, half), (half, half)),
+        enc_n=((half, half), (half, half)),
+    )
+    assert not errata.Residual(res.derivation, "", flat, res.left, res.rel, res.right).refutes()
+
+
+def test_point_validates_its_distributions() -> None:
+    third = sympy.Rational(1, 3)
+    with pytest.raises(ValueError, match="distribution"):
+        errata.Point(prior=(third, third), lik=(third, third), enc=(third, 2 * third))
+    with pytest.raises(ValueError, match="likelihood"):
+        errata.Point(prior=(third, 2 * third), lik=(third, 0), enc=(third, 2 * third))
+    with pytest.raises(ValueError, match="one row"):
+        errata.Point(prior=(third, 2 * third), lik=(third, third))
+
+
+def test_cited_rows_numbers_rows_by_the_pages_rule() -> None:
+    assert align_rows(r"a \\ b \\", 1) == {1: "a", 2: "b", 3: ""}
+    assert align_rows(r"a \\ b", 7) == {7: "a", 8: "b"}
+    assert notation_check("cited_rows", "% first=7 cited=8\na \\\\ b").passed
+    failed = notation_check("cited_rows", "% first=7 cited=9,10\na \\\\ b \\\\")
+    assert not failed.passed
+    assert "(9) is an empty row" in failed.text()
+    assert "(10) is not a row" in failed.text()
+
+
+def test_old_labels_resolve() -> None:
+    for old, new in errata.ALIASES.items():
+        assert errata.by_label(old) is errata.by_label(new)
+        assert old not in LABELS

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from elbo_book.derive.library.errata_claims import Check
 
-__all__ = ["RULES", "notation_check"]
+__all__ = ["RULES", "align_rows", "notation_check"]
 
 
 def _groups(tex: str, opener: str, open_ch: str, close_ch: str) -> list[str]:
@@ -121,6 +121,34 @@ def mutual_information_arguments(tex: str) -> list[str]:
     ]
 
 
+def align_rows(body: str, first: int) -> dict[int, str]:
+    """The numbered rows of an ``align`` body, numbered from ``first``: one number per row, a
+    trailing ``\\\\`` adding an empty numbered row (the rule behind the second source's own
+    cross-references, e.g. "(11)").  Returns {number: row text, stripped}."""
+    rows = re.split(r"\\\\", body)
+    return {first + i: r.strip() for i, r in enumerate(rows)}
+
+
+def cited_rows(tex: str) -> list[str]:
+    """A cited equation number names a row that holds an equation, not an empty row.  ``tex`` is
+    one or more blocks, each ``% first=<number> cited=<n>[,<n>…]`` on a line of its own followed
+    by the block's rows (see :func:`align_rows`)."""
+    problems = []
+    blocks = re.split(r"^%\s*", tex, flags=re.M)
+    for block in blocks:
+        head, _, body = block.partition("\n")
+        m = re.fullmatch(r"first=(\d+)\s+cited=([\d,\s]+)", head.strip())
+        if not m:
+            continue
+        rows = align_rows(body, int(m.group(1)))
+        for c in (int(v) for v in m.group(2).split(",")):
+            if c not in rows:
+                problems.append(f"({c}) is not a row of the block ({min(rows)})–({max(rows)})")
+            elif not rows[c]:
+                problems.append(f"({c}) is an empty row (after the block's trailing \\\\)")
+    return problems
+
+
 def distinct_symbols(tex: str) -> list[str]:
     """Observed and latent variables get different symbols.  ``tex`` lists them as
     ``role=symbol`` pairs separated by ``;``."""
@@ -146,6 +174,7 @@ RULES: dict[str, tuple[str, Callable[[str], list[str]]]] = {
     "subscript_brackets": ("brackets in a subscript are balanced", subscript_brackets),
     "mutual_information_arguments": ("𝕀(n; z) has a semicolon", mutual_information_arguments),
     "distinct_symbols": ("observed and latent variables have distinct symbols", distinct_symbols),
+    "cited_rows": ("a cited equation number names a non-empty row", cited_rows),
 }
 
 
