@@ -15,10 +15,10 @@ Evaluation:
 - :func:`active_units` — Burda et al.'s count of *active* latent units: unit u is active when
   A_u = Cov_x(E_{q(z|x)}[z_u]) > 10⁻², the variance over the data of the encoder's mean.
 
-:func:`cached_fit_iwae` wraps :func:`fit_iwae` in an :class:`elbo_book.experiment_cache.
-ExperimentCache`, keyed by the model's configuration, its initial weights, the data and the
-settings, so that a second execution of a chapter loads the trained weights instead of
-retraining.
+:func:`cached_fit_iwae` wraps :func:`fit_iwae` in an
+:class:`~elbo_book.experiment_cache.ExperimentCache`, keyed by the model's configuration, its
+initial weights, the data and the settings, so that a second execution of a chapter loads the
+trained weights instead of retraining.
 
 Public API:
 
@@ -227,7 +227,7 @@ def cached_fit_iwae(
             required).
 
     Returns:
-        ``(history, hit)``: the run's history and whether it came from the cache.
+        ``(history, hit)``, the run's history and whether it came from the cache.
 
     Raises:
         ValueError: a bad argument (as :func:`fit_iwae`).
@@ -320,7 +320,7 @@ def active_units(
         threshold: the activity threshold, > 0.
 
     Returns:
-        ``(count, activity)``: the number of active units and A_u for every unit (float64,
+        ``(count, activity)``, the number of active units and A_u for every unit (float64,
         shape ``(latent_dim,)``; the variance uses 1/(N − 1)).
 
     Raises:
