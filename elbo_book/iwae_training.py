@@ -3,7 +3,7 @@
 :func:`fit_iwae` maximises the minibatch mean of log (1/K) Σ_k w_k with Adam, where
 w_k = p(x, z_k)/q(z_k|x), z_k ~ q(z|x) (Burda et al. 2016).  K = 1 is the ordinary VAE trained
 on the one-draw Monte Carlo ELBO.  After every epoch it evaluates the same bound L_K on a
-held-out set (with ``eval_samples`` draws per chunk of images, no gradients), and it stops once
+held-out set (K draws per image, 500 images at a time, no gradients), and it stops once
 that held-out bound has converged (:class:`elbo_book.stopping.Convergence`), so every model is
 compared at convergence of the objective it was trained on.
 
@@ -142,7 +142,7 @@ def fit_iwae(
     Each step draws K latents per example and follows the gradient of −mean_n log (1/K)
     Σ_k w_{nk} (:func:`elbo_book.importance.iwae_loss` with ``estimator``).  Seeded like
     :func:`elbo_book.training.fit`: ``torch.manual_seed(seed)`` for the draws and a generator
-    with the same seed for the minibatch order.  Trains on the CPU, in the model's dtype.
+    with the same seed for the minibatch order.  Trains on the model's device, in its dtype.
 
     Args:
         model: the :class:`~elbo_book.models.VAE` to train (in place).
