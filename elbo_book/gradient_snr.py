@@ -9,6 +9,12 @@ deviation (with the unbiased 1/(R − 1) variance).  A coordinate whose R draws 
 (sd = 0, e.g. the weight of a dead ReLU unit) has no defined SNR: it is NaN and summaries skip
 it.
 
+The *noise floor*.  If the true SNR of a coordinate is zero and its R draws are Gaussian, the
+sample mean over the sample standard deviation times √R has Student's t distribution with
+R − 1 degrees of freedom, so the estimated SNR is |T|/√R, T ~ t_{R−1}.  A summary over many such
+coordinates tends to that variable's mean, E|T|/√R (→ √(2/π)/√R ≈ 0.798/√R), or to its median,
+t_{R−1}⁻¹(3/4)/√R (→ Φ⁻¹(3/4)/√R ≈ 0.674/√R).  :func:`snr_noise_floor` computes both exactly.
+
 For the K-sample importance-weighted bound L_K, Rainforth et al. (2018) show that the decoder's
 (θ) SNR grows like √K while the encoder's (φ) SNR of the standard gradient *shrinks* like 1/√K;
 the doubly reparameterised gradient (DReG, Tucker et al. 2019) restores a growing encoder SNR.
@@ -20,33 +26,52 @@ Public API:
 - :func:`signal_to_noise` — per-coordinate SNR of such draws, optionally reduced (mean/median).
 - :class:`GradientSNR` — the encoder's and the decoder's per-coordinate SNR (a frozen dataclass).
 - :class:`LinearGaussianModel` — Rainforth et al.'s Gaussian test bed, where the asymptotics hold.
-- :func:`iwae_gradient_snr` — both SNRs, for the IWAE loss with the standard or the DReG
-  estimator, on a :class:`elbo_book.models.VAE` or a :class:`LinearGaussianModel`.
+- :func:`iwae_gradient_snr` — both SNRs, for the IWAE loss with the standard, the DReG or the
+  STL estimator, on a :class:`elbo_book.models.VAE` or a :class:`LinearGaussianModel`.
+- :func:`snr_noise_floor` — the mean or median estimated SNR of coordinates whose true SNR is 0.
+- :func:`proposal_gradient_draws` — R independent gradients of log Ẑ_K with respect to a
+  Gaussian proposal's mean and log standard deviation (vectorised).
+- :func:`log_log_slope` — the least-squares slope of log SNR against log K.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
+from scipy import stats
 from torch import nn
 from torch.distributions import Independent, Normal
 
 from elbo_book.importance import iwae_loss
-from elbo_book.models import VAE, diagonal_gaussian
-from elbo_book.validation import check_choice, check_int, check_positive, check_tensor
+from elbo_book.models import VAE, LatentVariableModel, diagonal_gaussian
+from elbo_book.validation import (
+    check_choice,
+    check_int,
+    check_nonnegative,
+    check_positive,
+    check_scale,
+    check_tensor,
+)
 
 __all__ = [
     "GradientSNR",
     "LinearGaussianModel",
     "gradient_draws",
     "iwae_gradient_snr",
+    "log_log_slope",
+    "proposal_gradient_draws",
     "signal_to_noise",
+    "snr_noise_floor",
 ]
 
 SNRReduction = Literal["none", "mean", "median"]
+Estimator = Literal["standard", "dreg", "stl"]
+_ESTIMATORS = ("standard", "dreg", "stl")
 
 
 def gradient_draws(
@@ -197,6 +222,47 @@ class LinearGaussianModel(nn.Module):
             {"weight": nn.Parameter(weight.clone()), "bias": nn.Parameter(bias.clone())}
         )
 
+    @classmethod
+    def near_optimum(
+        cls,
+        data: torch.Tensor,
+        perturbation: float,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> LinearGaussianModel:
+        """The model at the maximum-likelihood optimum for ``data``, then perturbed.
+
+        For data x_1, …, x_N the optimum is θ* = mean_n x_n, A* = I/2 and b* = θ*/2 (then
+        q is the exact posterior's mean with the wider variance 2/3); every entry of θ, A
+        and b gets independent N(0, ``perturbation``²) noise, as in Rainforth et al. (2018, §4).
+
+        Args:
+            data: the data set, shape ``(N, D)`` with N ≥ 1.
+            perturbation: the standard deviation of the noise, ≥ 0.
+            generator: the random generator of the noise (None: the global one).
+
+        Returns:
+            The perturbed model, in ``data``'s dtype.
+
+        Raises:
+            ValueError: malformed ``data`` or a negative ``perturbation``.
+        """
+        check_tensor(data, "data", ndim=2)
+        if data.shape[0] == 0:
+            raise ValueError("data must contain at least one row")
+        scale = check_nonnegative(perturbation, "perturbation")
+        dim, dtype = data.shape[1], data.dtype
+
+        def noise(*shape: int) -> torch.Tensor:
+            return scale * torch.randn(*shape, generator=generator, dtype=dtype)
+
+        theta = data.mean(dim=0)
+        return cls(
+            theta + noise(dim),
+            0.5 * torch.eye(dim, dtype=dtype) + noise(dim, dim),
+            theta / 2 + noise(dim),
+        )
+
     def prior(self) -> Independent:
         """p_θ(z) = N(θ, I).
 
@@ -258,7 +324,7 @@ def iwae_gradient_snr(
     *,
     n_samples: int,
     n_draws: int = 100,
-    estimator: Literal["standard", "dreg"] = "standard",
+    estimator: Estimator = "standard",
 ) -> GradientSNR:
     """SNR of the gradient of −L_K (batch mean over ``x``) for K = ``n_samples`` importance draws.
 
@@ -271,7 +337,8 @@ def iwae_gradient_snr(
         x: data of shape ``(B, D)``.
         n_samples: importance draws K, ≥ 1.
         n_draws: gradient draws R, ≥ 2.
-        estimator: ``"standard"`` or ``"dreg"``, passed to :func:`elbo_book.importance.iwae_loss`.
+        estimator: ``"standard"``, ``"dreg"`` or ``"stl"``, passed to
+            :func:`elbo_book.importance.iwae_loss`.
 
     Returns:
         The :class:`GradientSNR` (NaN where a coordinate's draws are all equal).
@@ -284,7 +351,7 @@ def iwae_gradient_snr(
             f"model must be a VAE or a LinearGaussianModel, got {type(model).__name__}"
         )
     check_int(n_samples, "n_samples")
-    check_choice(estimator, "estimator", ("standard", "dreg"))
+    check_choice(estimator, "estimator", _ESTIMATORS)
     encoder = list(model.encoder.parameters())
     decoder = list(model.decoder.parameters())
 
@@ -297,3 +364,117 @@ def iwae_gradient_snr(
         encoder=signal_to_noise(draws[:, :n_encoder]),
         decoder=signal_to_noise(draws[:, n_encoder:]),
     )
+
+
+def snr_noise_floor(n_draws: int, reduction: Literal["mean", "median"] = "median") -> float:
+    """The summary over coordinates that the SNR estimate tends to when every true SNR is zero.
+
+    With R Gaussian draws of zero mean, the estimated SNR is |T|/√R with T ~ t_{R−1}; a summary
+    over many coordinates tends to the mean of that variable,
+
+        E|T|/√R = 2 √ν Γ((ν + 1)/2) / (√π (ν − 1) Γ(ν/2)) / √R,   ν = R − 1 ≥ 2,
+
+    or to its median, t_ν⁻¹(3/4)/√R.  For large R these are √(2/π)/√R and Φ⁻¹(3/4)/√R ≈
+    0.674/√R; a median-over-coordinates SNR at or below the median floor cannot be told from
+    zero with R draws.
+
+    Args:
+        n_draws: the number R of gradient draws (≥ 3 for the mean: t_1 has no mean; ≥ 2 for
+            the median).
+        reduction: ``"median"`` (default) or ``"mean"``.
+
+    Returns:
+        The floor, a float.
+
+    Raises:
+        ValueError: a bad ``n_draws`` or ``reduction``.
+    """
+    check_choice(reduction, "reduction", ("mean", "median"))
+    n_draws = check_int(n_draws, "n_draws", minimum=3 if reduction == "mean" else 2)
+    nu = n_draws - 1
+    if reduction == "median":
+        return float(stats.t.ppf(0.75, nu)) / math.sqrt(n_draws)
+    log_mean = (
+        math.log(2.0)
+        + 0.5 * math.log(nu)
+        + math.lgamma((nu + 1) / 2)
+        - 0.5 * math.log(math.pi)
+        - math.log(nu - 1)
+        - math.lgamma(nu / 2)
+    )
+    return math.exp(log_mean) / math.sqrt(n_draws)
+
+
+def proposal_gradient_draws(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    loc: torch.Tensor,
+    scale: torch.Tensor,
+    *,
+    n_samples: int,
+    n_draws: int,
+    estimator: Estimator = "standard",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """R independent estimates of ∇ log Ẑ_K with respect to q = N(μ, diag σ²)'s μ and log σ.
+
+    log Ẑ_K = log (1/K) Σ_k p(x, z_k)/q(z_k) with z_k = μ + σ ⊙ ε_k; its gradient is estimated
+    by ``estimator`` (:func:`elbo_book.importance.iwae_loss`): ``"standard"`` and ``"dreg"``
+    are unbiased estimates of ∇ L_K, ``"stl"`` is not for K > 1.  The R estimates are computed
+    in one vectorised pass (R replicates of x, each with its own draws from the global RNG).
+
+    Args:
+        model: anything with ``prior()`` and ``likelihood(z)``
+            (a :class:`~elbo_book.models.LatentVariableModel`).
+        x: one observation, shape ``(D,)``.
+        loc: μ, shape ``(d,)``.
+        scale: σ, shape ``(d,)``, each ≥ :data:`elbo_book.validation.MIN_SCALE`.
+        n_samples: importance draws K ≥ 1.
+        n_draws: independent estimates R ≥ 2.
+        estimator: ``"standard"``, ``"dreg"`` or ``"stl"``.
+
+    Returns:
+        ``(grad_loc, grad_log_scale)``, each of shape ``(R, d)``.
+
+    Raises:
+        ValueError: a bad argument.
+    """
+    check_tensor(x, "x", ndim=1)
+    check_tensor(loc, "loc", ndim=1)
+    check_scale(scale, "scale", min_ndim=1)
+    if scale.shape != loc.shape:
+        raise ValueError(f"loc and scale must have one shape, got {loc.shape} and {scale.shape}")
+    check_int(n_samples, "n_samples")
+    n_draws = check_int(n_draws, "n_draws", minimum=2)
+    check_choice(estimator, "estimator", _ESTIMATORS)
+    loc_rep = loc.detach().expand(n_draws, -1).clone().requires_grad_(True)
+    log_scale_rep = scale.detach().log().expand(n_draws, -1).clone().requires_grad_(True)
+    q = diagonal_gaussian(loc_rep, log_scale_rep.exp())
+    x_rep = x.expand(n_draws, -1)
+    loss = iwae_loss(model, x_rep, q, n_samples=n_samples, estimator=estimator, reduction="sum")
+    grad_loc, grad_log_scale = torch.autograd.grad(-loss, [loc_rep, log_scale_rep])
+    return grad_loc, grad_log_scale
+
+
+def log_log_slope(ks: Sequence[int], values: Sequence[float]) -> float:
+    """Least-squares slope b of log v = a + b log K (1/2 for √K growth, −1/2 for 1/√K decay).
+
+    Args:
+        ks: at least two distinct positive K.
+        values: one positive, finite value per K.
+
+    Returns:
+        The slope, a float.
+
+    Raises:
+        ValueError: fewer than two points, mismatched lengths, non-positive entries or all K
+            equal.
+    """
+    k_array = np.asarray(ks, dtype=np.float64)
+    v_array = np.asarray(values, dtype=np.float64)
+    if k_array.ndim != 1 or k_array.shape != v_array.shape or k_array.size < 2:
+        raise ValueError("ks and values must be two sequences of the same length, at least 2")
+    if not (np.isfinite(v_array).all() and (v_array > 0).all() and (k_array > 0).all()):
+        raise ValueError("ks and values must be positive and finite")
+    if np.unique(k_array).size < 2:
+        raise ValueError("ks must contain at least two distinct values")
+    return float(np.polyfit(np.log(k_array), np.log(v_array), 1)[0])

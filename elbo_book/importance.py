@@ -13,7 +13,14 @@ the log-sum-exp — no weight is ever used as a constant by mistake).  ``estimat
 gives the doubly reparameterised gradient of Tucker et al. (2019): log q is evaluated with the
 encoder's parameters *detached* (only the path through z carries φ-gradient), the decoder gets
 Σ_k w̃_k ∇_θ log w_k and the encoder gets Σ_k w̃_k² ∂ log w_k/∂z_k · ∂z_k/∂φ, with w̃ detached.
-The loss *value* is −L_K in both cases; only the gradient differs.
+``estimator="stl"`` ("sticking the landing", Roeder et al. 2017) also detaches the encoder's
+parameters inside log q but keeps the weights w̃_k: the encoder gets Σ_k w̃_k ∂ log w_k/∂z_k ·
+∂z_k/∂φ.  It drops the score-function term −Σ_k w̃_k ∇_φ log q_φ(z_k|x) (z_k held fixed) of the
+standard gradient.  That term has mean zero only at K = 1 (there w̃_1 = 1 and E_q[∇_φ log q] = 0);
+for K > 1 its weights depend on the draws and its mean is not zero, so STL is *biased* for K > 1.
+DReG instead *replaces* the term by its reparameterised equivalent, which is where the extra
+factor w̃_k comes from (Tucker et al. 2019), and stays unbiased.
+The loss *value* is −L_K in every case; only the gradient differs.
 
 Public API:
 
@@ -22,7 +29,9 @@ Public API:
 - :func:`iwae_bound` — the K-sample bound, in chunks of draws (bounded memory by default).
 - :func:`log_evidence_estimate` — the importance-sampled log p(x) without gradients, in bounded
   memory (K = 5000 by default).
-- :func:`iwae_loss` — −L_K with the standard or the DReG gradient.
+- :func:`iwae_loss` — −L_K with the standard, the DReG or the STL gradient.
+- :func:`exact_iwae_bound` — L_K *exactly* for a latent on a finite support, by summing over
+  the multinomial counts of the K draws.
 """
 
 from __future__ import annotations
@@ -30,7 +39,9 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import torch
+from scipy.special import gammaln
 from torch.distributions import Distribution, Independent, Normal
 from tqdm import tqdm
 
@@ -48,6 +59,7 @@ from elbo_book.validation import (
 
 __all__ = [
     "DEFAULT_PAIRS_PER_CHUNK",
+    "exact_iwae_bound",
     "iwae_bound",
     "iwae_loss",
     "log_evidence_estimate",
@@ -224,7 +236,7 @@ def log_evidence_estimate(
 def _detached_gaussian(q: Distribution) -> Independent:
     if not (isinstance(q, Independent) and isinstance(q.base_dist, Normal)):
         raise ValueError(
-            "estimator='dreg' needs a reparameterised diagonal Gaussian q "
+            "estimator='dreg' or 'stl' needs a reparameterised diagonal Gaussian q "
             f"(Independent(Normal)), got {type(q).__name__}"
         )
     base = q.base_dist
@@ -240,7 +252,7 @@ def iwae_loss(
     q: Distribution | None = None,
     *,
     n_samples: int = 1,
-    estimator: Literal["standard", "dreg"] = "standard",
+    estimator: Literal["standard", "dreg", "stl"] = "standard",
     reduction: Reduction = "mean",
 ) -> torch.Tensor:
     """A loss whose value is −(log (1/K) Σ_k w_k) and whose gradient is the chosen estimator's.
@@ -248,24 +260,27 @@ def iwae_loss(
     ``estimator="standard"``: autograd through the log-sum-exp (Burda et al. 2016).
     ``estimator="dreg"``: the doubly reparameterised gradient (Tucker et al. 2019), see the
     module docstring; needs a diagonal Gaussian q.
+    ``estimator="stl"``: the path-only gradient that drops the score-function term ("sticking
+    the landing"); biased for K > 1 (see the module docstring), needs a diagonal Gaussian q.
 
     Args:
         model: a :class:`~elbo_book.models.LatentVariableModel`.
         x: data of shape ``(..., data_dim)``.
         q: the reparameterisable q(z|x), or None for ``model.encode(x)``.
         n_samples: the number K of draws, ≥ 1 (all in one pass: the gradient needs them).
-        estimator: ``"standard"`` or ``"dreg"``.
+        estimator: ``"standard"``, ``"dreg"`` or ``"stl"``.
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the examples.
 
     Returns:
         The loss, reduced (0-d) or per example.
 
     Raises:
-        ValueError: a bad argument, or a q without ``rsample`` (or not Gaussian for DReG).
+        ValueError: a bad argument, or a q without ``rsample`` (or not Gaussian for DReG and
+            STL).
     """
     check_reduction(reduction)
     check_int(n_samples, "n_samples")
-    check_choice(estimator, "estimator", ("standard", "dreg"))
+    check_choice(estimator, "estimator", ("standard", "dreg", "stl"))
     q = encode_or_check(model, x, q)
     if not q.has_rsample:
         raise ValueError(f"iwae_loss needs a reparameterisable q (with rsample), got {q!r}")
@@ -277,6 +292,8 @@ def iwae_loss(
     z = q.rsample(torch.Size([n_samples]))
     log_w = _log_weights(model, x, z, q_stopped)  # (K, *batch)
     bound = log_mean_exp(log_w, dim=0)
+    if estimator == "stl":
+        return reduce(-bound, reduction)
     normalised = torch.softmax(log_w, dim=0).detach()
     if z.requires_grad:
         # The path gradient reaching z is Σ-weighted by w̃ below; scaling it by w̃ once more
@@ -286,3 +303,65 @@ def iwae_loss(
     surrogate = (normalised * log_w).sum(dim=0)
     value_with_dreg_grad = bound.detach() + surrogate - surrogate.detach()
     return reduce(-value_with_dreg_grad, reduction)
+
+
+def _compositions(total: int, parts: int) -> np.ndarray:
+    """Every vector of ``parts`` non-negative integers summing to ``total``, one per row."""
+    if parts == 1:
+        return np.array([[total]], dtype=np.int64)
+    blocks = []
+    for first in range(total + 1):
+        rest = _compositions(total - first, parts - 1)
+        blocks.append(np.column_stack([np.full(len(rest), first, dtype=np.int64), rest]))
+    return np.concatenate(blocks, axis=0)
+
+
+def exact_iwae_bound(
+    weights: np.ndarray | torch.Tensor,
+    probabilities: np.ndarray | torch.Tensor,
+    n_samples: int,
+) -> float:
+    """L_K exactly for a latent on a finite support {1, …, S}, by enumerating the draws' counts.
+
+    With q(z = s | x) = q_s and weights w_s = p(x, s) / q_s, the K draws enter log Ẑ_K only
+    through their counts c = (c_1, …, c_S), Σ_s c_s = K, which are multinomial::
+
+        L_K = Σ_c  K! / (c_1! ⋯ c_S!) · Π_s q_s^{c_s} · log( (1/K) Σ_s c_s w_s ).
+
+    There are C(K + S − 1, S − 1) count vectors, so this is practical for small S (S = 3 and
+    K = 200: 20,301 terms).  L_1 = Σ_s q_s log w_s is the ELBO.
+
+    Args:
+        weights: the S importance weights w_s, positive and finite (a 1-D array or tensor).
+        probabilities: the S encoder probabilities q_s, positive, summing to 1 (within 1e-9).
+        n_samples: the number K ≥ 1 of draws.
+
+    Returns:
+        L_K in nats, a float (computed in float64).
+
+    Raises:
+        TypeError: ``weights`` or ``probabilities`` is not a numpy array or torch tensor.
+        ValueError: mismatched or empty shapes, non-positive or non-finite entries,
+            probabilities that do not sum to 1, or a bad ``n_samples``.
+    """
+    n_samples = check_int(n_samples, "n_samples")
+    arrays = []
+    for name, value in (("weights", weights), ("probabilities", probabilities)):
+        if isinstance(value, torch.Tensor):
+            value = value.detach().cpu().numpy()
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array or a torch tensor, got {value!r}")
+        array = value.astype(np.float64)
+        if array.ndim != 1 or array.size == 0:
+            raise ValueError(f"{name} must be 1-D and non-empty, got shape {array.shape}")
+        if not (np.isfinite(array).all() and (array > 0).all()):
+            raise ValueError(f"{name} must be finite and positive")
+        arrays.append(array)
+    w, q = arrays
+    if w.shape != q.shape:
+        raise ValueError(f"weights and probabilities differ in shape: {w.shape} vs {q.shape}")
+    if abs(float(q.sum()) - 1.0) > 1e-9:
+        raise ValueError(f"probabilities must sum to 1, got {float(q.sum())!r}")
+    counts = _compositions(n_samples, w.size)
+    log_prob = gammaln(n_samples + 1) - gammaln(counts + 1).sum(axis=1) + counts @ np.log(q)
+    return float(np.sum(np.exp(log_prob) * np.log(counts @ w / n_samples)))

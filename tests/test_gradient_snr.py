@@ -195,3 +195,97 @@ def test_iid_draws_semantics_rejects_false_steps(false_claim: str) -> None:
     derivation = derive.Derivation(f"false_{false_claim}", start, semantics=(ch06.IIDDraws(),))
     with pytest.raises(derive.StepError, match="residual"):
         derivation.eq(wrong, "a false step").verify()
+
+
+@pytest.mark.parametrize("n_draws", [5, 50, 200])
+def test_snr_noise_floor_matches_simulated_zero_signal(n_draws: int) -> None:
+    from elbo_book.gradient_snr import snr_noise_floor
+
+    g = torch.Generator().manual_seed(n_draws)
+    draws = torch.randn(n_draws, 40_000, generator=g, dtype=torch.float64)  # true SNR 0
+    snr = signal_to_noise(draws)
+    assert float(snr.median()) == pytest.approx(snr_noise_floor(n_draws), rel=0.03)
+    assert float(snr.mean()) == pytest.approx(snr_noise_floor(n_draws, "mean"), rel=0.03)
+
+
+def test_snr_noise_floor_limits_and_bad_input() -> None:
+    from scipy.stats import norm
+
+    from elbo_book.gradient_snr import snr_noise_floor
+
+    big = 10**6
+    assert snr_noise_floor(big) * math.sqrt(big) == pytest.approx(norm.ppf(0.75), rel=1e-5)
+    assert snr_noise_floor(big, "mean") * math.sqrt(big) == pytest.approx(
+        math.sqrt(2 / math.pi), rel=1e-5
+    )
+    assert snr_noise_floor(200) > math.sqrt(2 / math.pi) / math.sqrt(200) * 0.8
+    with pytest.raises(ValueError, match="n_draws"):
+        snr_noise_floor(2, "mean")  # t_1 has no mean
+    with pytest.raises(ValueError, match="n_draws"):
+        snr_noise_floor(1)
+    with pytest.raises(ValueError, match="reduction"):
+        snr_noise_floor(10, "max")  # type: ignore[arg-type]
+
+
+def test_log_log_slope() -> None:
+    from elbo_book.gradient_snr import log_log_slope
+
+    ks = [1, 4, 16, 64]
+    assert log_log_slope(ks, [3 * k**0.5 for k in ks]) == pytest.approx(0.5)
+    assert log_log_slope(ks, [2 / k**0.5 for k in ks]) == pytest.approx(-0.5)
+    for ks_bad, values in (
+        ([1], [1.0]),
+        ([1, 2], [1.0]),
+        ([1, 2], [1.0, 0.0]),
+        ([2, 2], [1.0, 2.0]),
+    ):
+        with pytest.raises(ValueError):
+            log_log_slope(ks_bad, values)
+
+
+def test_near_optimum_is_the_optimum_without_noise() -> None:
+    g = torch.Generator().manual_seed(0)
+    data = torch.randn(64, 3, generator=g, dtype=torch.float64) + 1.0
+    model = LinearGaussianModel.near_optimum(data, 0.0)
+    theta = model.decoder["theta"].detach()
+    assert torch.allclose(theta, data.mean(dim=0))
+    assert torch.allclose(model.encoder["bias"].detach(), theta / 2)
+    # at the optimum the log evidence sum_n log p(x_n) has zero gradient in θ
+    model.log_evidence(data).sum().backward()
+    assert model.decoder["theta"].grad is not None
+    assert float(model.decoder["theta"].grad.abs().max()) < 1e-10
+    perturbed = LinearGaussianModel.near_optimum(data, 0.01, generator=g)
+    moved = (perturbed.encoder["weight"] - 0.5 * torch.eye(3, dtype=torch.float64)).detach()
+    assert 0.002 < float(moved.std()) < 0.03
+    with pytest.raises(ValueError, match="perturbation"):
+        LinearGaussianModel.near_optimum(data, -1.0)
+    with pytest.raises(ValueError, match="at least one row"):
+        LinearGaussianModel.near_optimum(data[:0], 0.01)
+
+
+def test_proposal_gradient_draws_estimators() -> None:
+    """Standard and DReG agree in mean (unbiased); DReG is noisier for a too-narrow q at K = 2."""
+    from elbo_book.gradient_snr import proposal_gradient_draws
+    from elbo_book.toy_models import ConjugateGaussian
+
+    seed_everything(0)
+    model = ConjugateGaussian(1, 1.0)
+    x = torch.tensor([1.2], dtype=torch.float64)
+    loc = torch.tensor([0.6], dtype=torch.float64)
+    narrow = torch.tensor([0.35], dtype=torch.float64)  # the posterior's sd is 0.707
+    stats = {}
+    for estimator in ("standard", "dreg"):
+        g_loc, g_log_scale = proposal_gradient_draws(
+            model, x, loc, narrow, n_samples=2, n_draws=50_000, estimator=estimator
+        )
+        assert g_loc.shape == g_log_scale.shape == (50_000, 1)
+        stats[estimator] = (g_loc[:, 0], g_log_scale[:, 0])
+    for index in (0, 1):
+        a, b = stats["standard"][index], stats["dreg"][index]
+        se = math.hypot(float(a.std()), float(b.std())) / math.sqrt(len(a))
+        assert abs(float(a.mean()) - float(b.mean())) < 4 * se
+        assert float(b.std()) > 1.5 * float(a.std())
+    with pytest.raises(ValueError, match="shape"):
+        proposal_gradient_draws(model, x, loc, narrow.repeat(2), n_samples=2, n_draws=4)
+    with pytest.raises(ValueError, match="estimator"):
+        proposal_gradient_draws(model, x, loc, narrow, n_samples=2, n_draws=4, estimator="x")  # type: ignore[arg-type]

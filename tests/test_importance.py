@@ -171,3 +171,108 @@ def test_bad_inputs_property(k: int, scale: float) -> None:
         log_evidence_estimate(model, x, q, n_samples=k)
     with pytest.raises(ValueError, match="scale must be > 0"):
         diagonal_gaussian(torch.zeros(3, 1), torch.full((3, 1), scale))
+
+
+def _brute_force_iwae(weights: list[float], probabilities: list[float], k: int) -> float:
+    """L_K by summing over every ordered K-tuple of support points (S**K terms)."""
+    total = 0.0
+    for draws in itertools.product(range(len(weights)), repeat=k):
+        probability = math.prod(probabilities[s] for s in draws)
+        total += probability * math.log(sum(weights[s] for s in draws) / k)
+    return total
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    support=st.integers(2, 4),
+    k=st.integers(1, 4),
+    raw=st.lists(st.floats(0.05, 5.0), min_size=8, max_size=8),
+)
+def test_exact_iwae_bound_matches_brute_force(support: int, k: int, raw: list[float]) -> None:
+    import numpy as np
+
+    from elbo_book.importance import exact_iwae_bound
+
+    weights = raw[:support]
+    q = np.array(raw[4 : 4 + support])
+    q = q / q.sum()
+    exact = exact_iwae_bound(np.array(weights), q, k)
+    assert exact == pytest.approx(_brute_force_iwae(weights, list(q), k), rel=1e-10, abs=1e-12)
+
+
+def test_exact_iwae_bound_properties() -> None:
+    import numpy as np
+
+    from elbo_book.importance import exact_iwae_bound
+
+    joint = np.array([0.05, 0.18, 0.06])  # p(x, z = s)
+    q = np.array([0.2, 0.2, 0.6])
+    weights = joint / q
+    bounds = [exact_iwae_bound(weights, q, k) for k in range(1, 40)]
+    assert bounds[0] == pytest.approx(float(np.sum(q * np.log(weights))), abs=1e-13)  # the ELBO
+    assert all(a < b for a, b in itertools.pairwise(bounds))
+    assert bounds[-1] < math.log(joint.sum())
+    # a tensor input gives the same number; the exact posterior as q closes the gap at K = 1
+    assert exact_iwae_bound(torch.tensor(weights), torch.tensor(q), 5) == pytest.approx(bounds[4])
+    posterior = joint / joint.sum()
+    assert exact_iwae_bound(joint / posterior, posterior, 1) == pytest.approx(math.log(joint.sum()))
+
+
+def test_exact_iwae_bound_agrees_with_monte_carlo() -> None:
+    import numpy as np
+
+    from elbo_book.importance import exact_iwae_bound
+
+    weights = np.array([0.25, 0.9, 0.1])
+    q = np.array([0.2, 0.2, 0.6])
+    g = torch.Generator().manual_seed(3)
+    draws = torch.multinomial(torch.tensor(q), 200_000 * 5, replacement=True, generator=g)
+    log_zhat = torch.log(torch.tensor(weights)[draws].reshape(-1, 5).mean(dim=1))
+    se = float(log_zhat.std()) / math.sqrt(log_zhat.numel())
+    assert abs(float(log_zhat.mean()) - exact_iwae_bound(weights, q, 5)) < 4 * se
+
+
+@pytest.mark.parametrize(
+    ("weights", "probabilities", "k", "error", "message"),
+    [
+        ([1.0, 2.0], [0.5, 0.5], 2, TypeError, "numpy array"),
+        ((1.0, 2.0), (0.4, 0.4), 2, ValueError, "sum to 1"),
+        ((1.0, -2.0), (0.5, 0.5), 2, ValueError, "positive"),
+        ((1.0, math.inf), (0.5, 0.5), 2, ValueError, "finite"),
+        ((1.0, 2.0, 3.0), (0.5, 0.5), 2, ValueError, "shape"),
+        ((1.0, 2.0), (0.5, 0.5), 0, ValueError, "n_samples"),
+        ((), (), 1, ValueError, "non-empty"),
+    ],
+)
+def test_exact_iwae_bound_rejects_bad_input(
+    weights: object, probabilities: object, k: int, error: type[Exception], message: str
+) -> None:
+    """Lists are rejected as such; tuples stand for numpy arrays of their values."""
+    import numpy as np
+
+    from elbo_book.importance import exact_iwae_bound
+
+    def arg(value: object) -> object:
+        return np.array(value, dtype=np.float64) if isinstance(value, tuple) else value
+
+    with pytest.raises(error, match=message):
+        exact_iwae_bound(arg(weights), arg(probabilities), k)  # type: ignore[arg-type]
+
+
+def test_stl_gradient_is_biased_for_k2_and_unbiased_for_k1() -> None:
+    """Dropping the score-function term is harmless at K = 1 only (a mean-shifted q)."""
+    model, x, loc, q = _setup(100_000)
+    means = {}
+    for k in (1, 2):
+        for estimator in ("standard", "dreg", "stl"):
+            loc.grad = None
+            iwae_loss(model, x, q, n_samples=k, estimator=estimator, reduction="sum").backward()
+            assert loc.grad is not None
+            grads = -loc.grad[:, 0]
+            means[k, estimator] = (float(grads.mean()), float(grads.std()) / math.sqrt(len(grads)))
+    for k in (1, 2):
+        for estimator in ("dreg", "stl") if k == 1 else ("dreg",):
+            diff = means[k, estimator][0] - means[k, "standard"][0]
+            assert abs(diff) < 4 * math.hypot(means[k, estimator][1], means[k, "standard"][1])
+    bias = means[2, "stl"][0] - means[2, "standard"][0]
+    assert abs(bias) > 20 * math.hypot(means[2, "stl"][1], means[2, "standard"][1])

@@ -1,0 +1,132 @@
+import math
+
+import pytest
+import torch
+
+from elbo_book.experiment_cache import ExperimentCache
+from elbo_book.importance import log_evidence_estimate
+from elbo_book.iwae_training import (
+    BoundHistory,
+    active_units,
+    cached_fit_iwae,
+    fit_iwae,
+    held_out_log_likelihood,
+)
+from elbo_book.models import VAE
+from elbo_book.reproducibility import seed_everything
+from elbo_book.stopping import Convergence
+
+
+def _data(n: int = 240, dim: int = 12, seed: int = 0) -> torch.Tensor:
+    """Binary data from two prototypes with 10 % of the pixels flipped."""
+    g = torch.Generator().manual_seed(seed)
+    prototypes = (torch.rand(2, dim, generator=g) > 0.5).float()
+    x = prototypes[torch.randint(0, 2, (n,), generator=g)]
+    flip = torch.rand(n, dim, generator=g) < 0.1
+    return torch.where(flip, 1 - x, x)
+
+
+def _vae(seed: int = 0, latent: int = 3) -> VAE:
+    seed_everything(seed)
+    return VAE(12, latent, hidden=(16,), activation="tanh")
+
+
+def test_fit_iwae_improves_the_held_out_bound_and_stops() -> None:
+    x = _data()
+    model = _vae()
+    before = float(log_evidence_estimate(model, x[200:], n_samples=5, reduction="mean"))
+    rule = Convergence(window=3, threshold=0.05)
+    history = fit_iwae(model, x[:200], x[200:], n_samples=5, stopping=rule, max_epochs=300, lr=1e-2)
+    assert history.stop_reason == "converged" and history.converged_epoch == history.epochs
+    assert history.epochs < 300 and len(history.test_bound) == history.epochs
+    assert history.test_bound[-1] > before + 1.0
+    assert rule.converged(history.test_bound) and not rule.converged(history.test_bound[:-1])
+    assert "improved by" in history.stop_note
+
+
+def test_fit_iwae_budget_and_reproducibility() -> None:
+    x = _data()
+    rule = Convergence(window=50, threshold=0.01)
+    runs = []
+    for _ in range(2):
+        model = _vae()
+        runs.append(fit_iwae(model, x[:200], x[200:], n_samples=3, stopping=rule, max_epochs=2))
+    assert runs[0].stop_reason == "epochs" and runs[0].epochs == 2
+    assert runs[0].to_dict() == runs[1].to_dict()
+    assert BoundHistory.from_dict(runs[0].to_dict()) == runs[0]
+    with pytest.raises(ValueError, match="BoundHistory"):
+        BoundHistory.from_dict({"n_samples": 1})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_samples": 0}, "n_samples"),
+        ({"stopping": None}, "Convergence"),
+        ({"lr": -1.0}, "lr"),
+        ({"estimator": "stl"}, "estimator"),
+        ({"max_epochs": 0}, "max_epochs"),
+    ],
+)
+def test_fit_iwae_rejects_bad_arguments(kwargs: dict[str, object], message: str) -> None:
+    x = _data()
+    settings: dict[str, object] = {"n_samples": 2, "stopping": Convergence(window=2)}
+    settings.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        fit_iwae(_vae(), x[:200], x[200:], **settings)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="VAE"):
+        fit_iwae(object(), x, x, n_samples=1, stopping=Convergence())  # type: ignore[arg-type]
+
+
+def test_cached_fit_iwae_hits_on_the_second_call(tmp_path: object) -> None:
+    x = _data()
+    cache = ExperimentCache(tmp_path)  # type: ignore[arg-type]
+    settings = {"n_samples": 2, "stopping": Convergence(window=2, threshold=1.0), "max_epochs": 3}
+    first, hit_first = cached_fit_iwae(_vae(), x[:200], x[200:], cache=cache, **settings)
+    trained = _vae()
+    second, hit_second = cached_fit_iwae(trained, x[:200], x[200:], cache=cache, **settings)
+    assert (hit_first, hit_second) == (False, True) and first == second
+    retrained = _vae()
+    fit_iwae(retrained, x[:200], x[200:], **settings)  # type: ignore[arg-type]
+    for a, b in zip(trained.state_dict().values(), retrained.state_dict().values(), strict=True):
+        assert torch.equal(a, b)  # the cache returns what retraining gives
+    _, hit_other_seed = cached_fit_iwae(_vae(seed=1), x[:200], x[200:], cache=cache, **settings)
+    assert not hit_other_seed  # other initial weights, another key
+    with pytest.raises(ValueError, match="stopping"):
+        cached_fit_iwae(_vae(), x, x, cache=cache, n_samples=2)
+
+
+def test_held_out_log_likelihood_mean_and_standard_error() -> None:
+    x = _data(60)
+    model = _vae()
+    seed_everything(1)
+    mean, se = held_out_log_likelihood(model, x, n_samples=200, batch_size=7)
+    seed_everything(1)
+    values = torch.cat(
+        [log_evidence_estimate(model, x[s : s + 7], n_samples=200) for s in range(0, 60, 7)]
+    )
+    assert mean == pytest.approx(float(values.mean()), rel=1e-6)
+    assert se == pytest.approx(float(values.std()) / math.sqrt(60), rel=1e-5)
+    assert mean < 0 < se
+    with pytest.raises(ValueError, match="at least 2"):
+        held_out_log_likelihood(model, x[:1])
+
+
+def test_active_units_counts_units_whose_mean_varies() -> None:
+    model = _vae(latent=3)
+    x = _data(100)
+    last = [m for m in model.encoder.modules() if isinstance(m, torch.nn.Linear)][-1]
+    with torch.no_grad():  # the first 3 outputs are the means: unit 0 varies, 1 and 2 barely
+        last.weight[0] *= 20.0
+        last.weight[1] = 0.0
+        last.weight[2] *= 1e-4
+    count, activity = active_units(model, x)
+    assert count == 1 and float(activity[1]) == 0.0 and float(activity[0]) > 1e-2
+    count, activity = active_units(model, x)
+    means = model.encode(x).mean.detach().double()
+    assert torch.allclose(activity, means.var(dim=0))
+    assert count == int((means.var(dim=0) > 1e-2).sum())
+    assert active_units(model, x, threshold=float(activity.max()) * 2)[0] == 0
+    assert active_units(model, x, threshold=float(activity[activity > 0].min()) / 2)[0] == 2
+    with pytest.raises(ValueError, match="threshold"):
+        active_units(model, x, threshold=0.0)
