@@ -499,12 +499,14 @@ def fit_batched(
                 histories[s].test_kl.append(test[r][2])
         if stopping is not None:
             converged = [
-                r for r, s in enumerate(active) if stopping.converged(histories[s].test_elbo)
+                r
+                for r, s in enumerate(active)
+                if stopping.converged(histories[s].test_objective(members[s].beta))
             ]
             for r in converged:
-                history = histories[active[r]]
+                history, beta = histories[active[r]], members[active[r]].beta
                 history.stop_reason, history.converged_epoch = "converged", history.epochs
-                history.stop_note = stopping.describe(history.test_elbo)
+                history.stop_note = stopping.describe(history.test_objective(beta))
                 stack.export(r, models[active[r]])
             drop(converged)
             if not active:
@@ -515,7 +517,7 @@ def fit_batched(
     for r, s in enumerate(active):
         histories[s].stop_reason = "epochs"
         if stopping is not None:
-            histories[s].stop_note = stopping.describe(histories[s].test_elbo)
+            histories[s].stop_note = stopping.describe(histories[s].test_objective(members[s].beta))
         stack.export(r, models[s])
     for model in models:
         model.to(device)

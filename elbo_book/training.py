@@ -13,7 +13,8 @@ Public API:
 - :func:`train_step` — one optimiser step on one minibatch; returns the batch's terms.
 - :func:`evaluate` — ELBO terms over a data set in minibatches, without gradients.
 - :func:`fit` — seeded training loop with optional test set, warm-up, progress bar and
-  stopping at convergence of the test-set ELBO (``elbo_book.stopping.Convergence``); it can
+  stopping at convergence of the held-out objective (the ELBO, or the β-objective;
+  ``elbo_book.stopping.Convergence``); it can
   continue an earlier run (its optimiser and history).
 
 Data sets (``x_train``, ``x_test``, the ``x`` of :func:`evaluate`) have shape ``(N, data_dim)``
@@ -149,6 +150,23 @@ class History:
     def epochs(self) -> int:
         """Number of completed epochs."""
         return len(self.elbo)
+
+    def test_objective(self, beta: float) -> list[float]:
+        """The held-out value of the objective trained with KL weight β, after each epoch:
+        test_reconstruction − β · test_kl, which for β = 1 is ``test_elbo`` itself (returned
+        as recorded).  This is what a stopping rule watches: for β ≠ 1 the ELBO is not the
+        trained objective, and it can fall while the β-objective still improves.
+
+        Args:
+            beta: the KL weight β ≥ 0 the model was trained with.
+
+        Returns:
+            one value per evaluated epoch (empty without a test set).
+        """
+        beta = check_nonnegative(beta, "beta")
+        if beta == 1.0:
+            return list(self.test_elbo)
+        return [r - beta * k for r, k in zip(self.test_reconstruction, self.test_kl, strict=True)]
 
     def to_dict(self) -> dict[str, Any]:
         """The history as a dict (for checkpoints and JSON).
@@ -402,9 +420,10 @@ def fit(
     results.  To continue an earlier run, pass its ``optimizer`` and ``history``: the history
     is extended by ``epochs`` more epochs, the warm-up continues where it stopped, and the
     random streams are seeded with ``seed + history.epochs`` (reproducible, though not the same
-    draws as one uninterrupted run).  ``stopping`` ends training early once the test-set ELBO
-    has converged (it needs ``x_test``); ``epochs`` is then the budget, and the history records
-    why training stopped.
+    draws as one uninterrupted run).  ``stopping`` ends training early once the held-out
+    value of the trained objective (:meth:`History.test_objective`: the test ELBO for β = 1,
+    the β-objective otherwise) has converged (it needs ``x_test``); ``epochs`` is then the
+    budget, and the history records why training stopped.
 
     Args:
         model: the VAE to train (moved to ``device``).
@@ -424,7 +443,8 @@ def fit(
         optimizer: an optimiser over ``model``'s parameters to continue with, or None for a new
             :func:`adam`.
         history: the history of the run being continued (extended in place), or None.
-        stopping: a :class:`~elbo_book.stopping.Convergence` rule on the test-set ELBO, or None
+        stopping: a :class:`~elbo_book.stopping.Convergence` rule on the held-out objective
+            (:meth:`History.test_objective` with this ``beta``), or None
             to train for all ``epochs``.
 
     Returns:
@@ -503,12 +523,12 @@ def fit(
             history.test_kl.append(float(test.kl))
             postfix["test_elbo"] = f"{float(test.elbo):.2f}"
         bar.set_postfix(postfix)
-        if stopping is not None and stopping.converged(history.test_elbo):
+        if stopping is not None and stopping.converged(history.test_objective(beta)):
             history.stop_reason, history.converged_epoch = "converged", history.epochs
-            history.stop_note = stopping.describe(history.test_elbo)
+            history.stop_note = stopping.describe(history.test_objective(beta))
             bar.close()
             return history
     history.stop_reason = "epochs"
     if stopping is not None:
-        history.stop_note = stopping.describe(history.test_elbo)
+        history.stop_note = stopping.describe(history.test_objective(beta))
     return history

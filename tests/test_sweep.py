@@ -127,8 +127,9 @@ def test_convergence_stops_each_model_on_its_own(digits: tuple[torch.Tensor, tor
         assert _same_history(history, expected) and _same_model(model, reference)
         if history.stop_reason == "converged":
             assert history.converged_epoch == history.epochs
-            assert stopping.converged(history.test_elbo)
-            assert not stopping.converged(history.test_elbo[:-1])
+            watched = history.test_objective(member.beta)  # the β-objective, not the ELBO
+            assert stopping.converged(watched)
+            assert not stopping.converged(watched[:-1])
             assert "< 0.7 over the last 1 epochs" in history.stop_note
 
 

@@ -6,6 +6,7 @@ import torch
 from elbo_book.data import load_digits
 from elbo_book.models import VAE
 from elbo_book.reproducibility import seed_everything
+from elbo_book.stopping import Convergence
 from elbo_book.training import History, NonFiniteLossError, adam, evaluate, fit, train_step
 
 
@@ -144,3 +145,31 @@ def test_fit_trains_with_adam(digits: tuple[torch.Tensor, torch.Tensor]) -> None
     )
     assert ha.elbo == hb.elbo
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_stopping_watches_the_trained_objective() -> None:
+    """For β ≠ 1 the rule watches the held-out β-objective, not the ELBO: a history whose ELBO
+    keeps falling while reconstruction − β·KL rises has not converged."""
+    history = History(
+        test_elbo=[-10.0, -10.5, -11.0, -11.5],
+        test_reconstruction=[-5.0, -4.0, -3.0, -2.0],
+        test_kl=[5.0, 6.5, 8.0, 9.5],
+    )
+    assert history.test_objective(1.0) == history.test_elbo
+    assert history.test_objective(0.5) == [-7.5, -7.25, -7.0, -6.75]
+    rule = Convergence(window=2, threshold=0.1)
+    assert rule.converged(history.test_elbo)  # the ELBO stopped improving ...
+    assert not rule.converged(history.test_objective(0.5))  # ... the β = 0.5 objective did not
+    with pytest.raises(ValueError, match="beta"):
+        history.test_objective(-1.0)
+
+
+def test_fit_stops_on_the_beta_objective(digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+    seed_everything(0)
+    model = VAE(64, 2, hidden=(16,))
+    rule = Convergence(window=2, threshold=5.0)  # converges at the first chance, epoch 3
+    history = fit(
+        model, digits[0][:200], digits[1][:100], epochs=6, beta=4.0, stopping=rule, progress=False
+    )
+    assert history.stop_reason == "converged" and history.converged_epoch == 3
+    assert history.stop_note == rule.describe(history.test_objective(4.0))
