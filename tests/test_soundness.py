@@ -44,13 +44,20 @@ from elbo_book.derive import (
     z,
     z_n,
 )
+from elbo_book.derive.anyk import draws_model, finite_model, proves_zero_in
 from elbo_book.derive.checks import CheckFailed, check_equal
 from elbo_book.derive.draws import IIDDraws
 from elbo_book.derive.semantics import LogGapF, expand_loggap, proves_nonneg, sigma_p
-from elbo_book.derive.terms import Num
+from elbo_book.derive.terms import RV, Num
 from elbo_book.derive.wellformed import Malformed, check_wellformed
 
 QZ, PXZ, POST = q(z | x), p(x, z), p(z | x)
+Z1, Z2 = RV("z_1"), RV("z_2")
+W1, W2 = p(x, Z1) / q(Z1 | x), p(x, Z2) / q(Z2 | x)  # importance weights of two draws
+Q12 = q(Z1, Z2 | x)
+AVG_KL = (1 / N) * SumN(KL(q(z | n), p(z)))
+SURGERY = KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z")
+INDEX_H = E(q(z), Entropy(q(n | z)))
 HALF = Num(sympy.Rational(1, 2))
 ZERO = Num(sympy.Integer(0))
 ONES = Integral(Num(sympy.Integer(1)), "z")  # K on a support of K points
@@ -142,6 +149,47 @@ FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
     "vanishing-at-S=2..3": lambda: Derivation("f", KL(QZ, POST), semantics=(IIDDraws(),)).eq(
         KL(QZ, POST) + (ONES - 2) * (ONES - 3), "a polynomial in S with roots 2, 3"
     ),
+    # ---- class 7, every size: the indexed-sum prover on the data index and on i.i.d. draws ---
+    "index-sum-not-average": lambda: Derivation("f", SumN(KL(q(z | n), p(z)))).eq(
+        SURGERY, "the sum read as the average (true at N = 1 only)"
+    ),
+    "index-vanishing-at-N=1": lambda: Derivation("f", AVG_KL).eq(
+        SURGERY + (N - 1) * KL(q(z), p(z)), "a term vanishing at N = 1"
+    ),
+    "index-swapped-kl": lambda: Derivation("f", AVG_KL).eq(
+        KL(p(z), q(z)) + MutualInfo(q(n, z), "n", "z"), "KL arguments swapped"
+    ),
+    "index-wrong-bayes": lambda: Derivation("f", SumN(E(q(z | n), log(q(z | n))))).eq(
+        SumN(E(q(z | n), log(q(n | z) * q(z) * q(n)))), "Bayes with q(n) multiplied, not divided"
+    ),
+    "index-swapped-conditional": lambda: Derivation("f", SumN(E(q(z | n), log(q(z | n))))).eq(
+        SumN(E(q(z | n), log(q(n | z)))), "q(z|n) read as q(n|z)"
+    ),
+    "index-aggregate-without-1/N": lambda: Derivation("f", SumN(E(q(z | x_n), log(p(z))))).eq(
+        E(q(z), log(p(z))), "Σ_n q(z|x_n) read as q(z) (it is N q(z))"
+    ),
+    "index-column-normalised": lambda: Derivation("f", SumN(E(q(z | x_n), log(p(z))))).eq(
+        SumN(E(q(z | x_n), log(p(z) / q(z)))) + E(q(z), log(q(z))),
+        "Σ_n q(z|n) log q(z) read as q(z) log q(z) (missing N)",
+    ),
+    "index-entropy-above-log-N": lambda: Derivation("f", INDEX_H).ge(
+        log(N), "ℍ[q(n|z)] ≥ log N", certificate=Gap(INDEX_H - log(N))
+    ),
+    "index-entropy-negative": lambda: Derivation("f", ZERO).ge(
+        INDEX_H, "ℍ[q(n|z)] ≤ 0", certificate=Gap(-INDEX_H)
+    ),
+    "draws-asymmetric-ratio": lambda: Derivation(
+        "f", E(Q12, W1 / (W1 + 2 * W2)), semantics=(IIDDraws(),)
+    ).eq(Num(sympy.Rational(1, 3)), "symmetry misapplied: w_1/(w_1 + 2 w_2) has mean ≠ 1/3"),
+    "draws-wrong-exchange": lambda: Derivation(
+        "f", E(Q12, log(W1 + W2)), semantics=(IIDDraws(),)
+    ).eq(E(q(Z1 | x), log(2 * W1)), "two draws read as one draw twice"),
+    "draws-marginal-unnormalised": lambda: Derivation(
+        "f", E(Q12, W1), semantics=(IIDDraws(normalised=False),)
+    ).eq(p(x), "z_2 integrated out without Σ q = 1"),
+    "draws-swapped-weight": lambda: Derivation(
+        "f", E(Q12, (W1 + W2) / 2), semantics=(IIDDraws(),)
+    ).eq(E(Q12, (q(Z1 | x) / p(x, Z1) + W2) / 2), "one weight inverted"),
     # ---- class 8: ill-formed terms --------------------------------------------------------
     "repeated-variable": lambda: Derivation("f", E(q(z, z | x), log(p(x)))).eq(
         log(p(x)), "q(z, z | x) read as q(z | x)"
@@ -196,6 +244,18 @@ TRUE_STEPS: dict[str, Callable[[], Derivation]] = {
     ),
     "discrete-index-entropy": lambda: Derivation("t", E(q(z), Entropy(q(n | z)))).ge(
         ZERO, "ℍ[q(n|z)] ≥ 0", certificate=Gap(E(q(z), Entropy(q(n | z))))
+    ),
+    "index-surgery-any-N": lambda: Derivation("t", AVG_KL).eq(SURGERY, "surgery identity"),
+    "index-entropy-at-most-log-N": lambda: Derivation("t", INDEX_H).le(
+        log(N),
+        "log N − ℍ[q(n|z)] = KL(q(n|z) ‖ q(n)), q(n) = 1/N uniform",
+        certificate=Gap(E(q(z), KL(q(n | z), q(n)))),
+    ),
+    "draws-symmetric-ratio": lambda: Derivation(
+        "t", E(Q12, W1 / (W1 + W2)), semantics=(IIDDraws(),)
+    ).eq(HALF, "exchangeable draws: E[w_1/(w_1 + w_2)] = 1/2"),
+    "draws-exchange": lambda: Derivation("t", E(QZ, log(PXZ / QZ)), semantics=(IIDDraws(),)).eq(
+        E(Q12, log(W2)), "rename z to z_2, integrate z_1 out"
     ),
     "plain-algebra": lambda: Derivation("t", N * (N - 1) / 2).eq(
         (N**2 - N) / 2, "expand the product"
@@ -413,4 +473,113 @@ def test_conclusion_states_where_every_step_was_proved() -> None:
     indexed = Derivation("t", (1 / N) * SumN(KL(q(z | n), p(z)))).eq(
         KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z"), "surgery"
     )
-    assert "(in finite support K=2..4, N=2..3, normalised, all masses > 0)" in repr(indexed)
+    assert "(in any finite support K, any N)" in repr(indexed)
+
+
+# ---- property: the indexed-sum prover on the data index and on i.i.d. draws ------------------
+_INDEX_ATOMS = (
+    AVG_KL,
+    KL(q(z), p(z)),
+    MutualInfo(q(n, z), "n", "z"),
+    INDEX_H,
+    log(N),
+    (1 / N) * SumN(E(q(z | x_n), log(p(x_n | z)))),
+    (1 / N) * SumN(E(q(z | x_n), log(p(x_n, z) / q(z | x_n)))),
+)
+_INDEX_RELATIONS = (
+    (1, -1, -1, 0, 0, 0, 0),  # surgery: average KL = KL(q(z) ‖ p(z)) + 𝕀
+    (0, 0, 1, 1, -1, 0, 0),  # 𝕀 = log N − E ℍ[q(n|z)]
+    (1, 0, 0, 0, 0, -1, 1),  # average ELBO = reconstruction − average KL
+)
+_DRAW_ATOMS = (
+    E(Q12, W1 / (W1 + W2)),
+    E(Q12, W2 / (W1 + W2)),
+    E(Q12, Num(sympy.Integer(1))),
+    E(Q12, (W1 + W2) / 2),
+    p(x),
+    E(Q12, log(W1 + W2)),
+    E(Q12, log(W1)),
+    E(QZ, log(PXZ / QZ)),
+)
+_DRAW_RELATIONS = (
+    (1, -1, 0, 0, 0, 0, 0, 0),  # exchangeability
+    (1, 1, -1, 0, 0, 0, 0, 0),  # the two ratios sum to one
+    (0, 0, 0, 1, -1, 0, 0, 0),  # unbiasedness of the mean weight
+    (0, 0, 0, 0, 0, 0, 1, -1),  # the other draw integrates out
+)
+
+
+def _lin(coeffs: tuple[int, ...], atoms: tuple[object, ...]) -> object:
+    out: object = Num(sympy.Integer(0))
+    for c, atom in zip(coeffs, atoms, strict=True):
+        if c:
+            out = out + Num(sympy.Integer(c)) * atom  # type: ignore[operator]
+    return out
+
+
+def _pair(
+    coeffs: list[int], lam: list[int], perturb: int, rows: tuple[tuple[int, ...], ...]
+) -> tuple[list[int], list[int]]:
+    other = [
+        c + sum(lr * row[j] for lr, row in zip(lam, rows, strict=True))
+        for j, c in enumerate(coeffs)
+    ]
+    if perturb < len(coeffs):
+        other[perturb] += 1
+    return coeffs, other
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.lists(st.integers(-2, 2), min_size=len(_INDEX_ATOMS), max_size=len(_INDEX_ATOMS)),
+    st.lists(st.integers(-1, 1), min_size=len(_INDEX_RELATIONS), max_size=len(_INDEX_RELATIONS)),
+    st.integers(0, len(_INDEX_ATOMS)),
+    st.integers(0, 10**6),
+)
+def test_index_prover_agrees_numerically_at_unused_sizes(
+    coeffs: list[int], lam: list[int], perturb: int, seed: int
+) -> None:
+    """Every K and N: true combinations are proved; whatever is proved agrees at K ∈ {5, 7},
+    N ∈ {4, 6}."""
+    ca, cb = _pair(coeffs, lam, perturb, _INDEX_RELATIONS)
+    a, b = _lin(tuple(ca), _INDEX_ATOMS), _lin(tuple(cb), _INDEX_ATOMS)
+    proved = proves_zero_in(finite_model(), a, b)  # type: ignore[arg-type]
+    if perturb == len(_INDEX_ATOMS):
+        assert proved, "a true identity was not proved"
+    if not proved:
+        return
+    rng = random.Random(seed)
+    for k, m in ((5, 4), (7, 6)):
+        (inst,) = Finite(sizes=(k,), index_sizes=(m,)).instances([a, b])  # type: ignore[list-item]
+        vals = inst.sample(rng.random)
+        va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
+        vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
+        assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.lists(st.integers(-2, 2), min_size=len(_DRAW_ATOMS), max_size=len(_DRAW_ATOMS)),
+    st.lists(st.integers(-1, 1), min_size=len(_DRAW_RELATIONS), max_size=len(_DRAW_RELATIONS)),
+    st.integers(0, len(_DRAW_ATOMS)),
+    st.integers(0, 10**6),
+)
+def test_draws_prover_agrees_numerically_at_unused_sizes(
+    coeffs: list[int], lam: list[int], perturb: int, seed: int
+) -> None:
+    """Every support size S: true combinations are proved; whatever is proved agrees at
+    S ∈ {5, 7}."""
+    ca, cb = _pair(coeffs, lam, perturb, _DRAW_RELATIONS)
+    a, b = _lin(tuple(ca), _DRAW_ATOMS), _lin(tuple(cb), _DRAW_ATOMS)
+    proved = proves_zero_in(draws_model(), a, b)  # type: ignore[arg-type]
+    if perturb == len(_DRAW_ATOMS):
+        assert proved, "a true identity was not proved"
+    if not proved:
+        return
+    rng = random.Random(seed)
+    for size in (5, 7):
+        (inst,) = IIDDraws(sizes=(size,)).instances([a, b])  # type: ignore[list-item]
+        vals = inst.sample(rng.random)
+        va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
+        vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
+        assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)

@@ -283,19 +283,22 @@ class Derivation:
     def _conclusion_where(self) -> str:
         """Where the conclusion was proved, from the verdicts: every step must have been proved in
         a semantics for it to count (a step of plain algebra holds in all of them); a finite
-        semantics in which every step was proved for any K counts as "any finite support K"."""
+        semantics in which every step was proved for every size counts as that (its
+        :meth:`~elbo_book.derive.semantics.Semantics.describe_any_size`)."""
         rs = [r for r in self.results if not r.expected_failure]
         if all(ALGEBRA_BADGE in r.badges for r in rs):
             return "plain algebra, outside any model"
         model = [r for r in rs if ALGEBRA_BADGE not in r.badges]
         where: list[str] = []
+        chain_terms = [self.start, *(st.expr for st in self.steps)]
         for sem in self.conclusion()[1]:
-            if isinstance(sem, Finite) and all(_any_k_only(r) for r in model):
-                where.append("any finite support K")
+            any_size = sem.describe_any_size(chain_terms)
+            if any_size is not None and all(_any_size_only(r) for r in model):
+                where.append(any_size)
                 continue
             if all(self._proved_in(r, sem) for r in model):
                 where.append(sem.describe([self.start, self.end]))
-        return "; ".join(where)
+        return "; ".join(dict.fromkeys(where))
 
     def _proved_in(self, r: StepResult, base: Semantics) -> bool:
         """Whether step ``r`` was proved (its badges say so) in a semantics covering ``base``."""
@@ -402,11 +405,11 @@ class Derivation:
         )
 
 
-def _any_k_only(r: StepResult) -> bool:
+def _any_size_only(r: StepResult) -> bool:
     """Whether every finite-support part of step ``r``'s proof (the identity, and a
-    certificate's non-negativity) holds for any support size K."""
+    certificate's non-negativity) holds for any support size (and any N)."""
     finite = [b for b in r.badges if "finite support" in b]
-    return bool(finite) and all("any finite support K" in b for b in finite)
+    return bool(finite) and all("any finite support" in b for b in finite)
 
 
 def _tex_text(s: str) -> str:

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import sympy
 
 from elbo_book.derive import anyk
-from elbo_book.derive.anyk import NotHandled, proves_zero
+from elbo_book.derive.anyk import NotHandled
+from elbo_book.derive.draws import IIDDraws
 from elbo_book.derive.normal_form import residual
 from elbo_book.derive.semantics import (
     Finite,
@@ -45,7 +46,6 @@ from elbo_book.derive.semantics import (
     expand_loggap,
     proves_nonneg,
     translate_algebra,
-    uses_index,
 )
 from elbo_book.derive.terms import (
     KL,
@@ -140,10 +140,28 @@ def _counterexample(
 ANY_K_BADGE = "✓ symbolic, any finite support K (indexed sums)"
 
 
-def _any_k(a: Term, b: Term) -> bool:
-    """Whether the any-K prover proves a = b (False: not proven, fall back to fixed sizes)."""
+def size_model(sem: Semantics) -> anyk.SizeModel | None:
+    """The indexed-sum reading of ``sem`` (symbolic sizes), or None for a family without sizes."""
+    if isinstance(sem, Finite):
+        return anyk.finite_model()
+    if isinstance(sem, IIDDraws):
+        return anyk.draws_model(sem.normalised)
+    return None
+
+
+def any_size_badge(sem: Semantics, terms: list[Term]) -> str:
+    """The badge of an identity proved by the indexed-sum prover in ``sem``."""
+    return f"✓ symbolic, {sem.describe_any_size(terms)} (indexed sums)"
+
+
+def _any_size(sem: Semantics, a: Term, b: Term) -> bool:
+    """Whether the indexed-sum prover proves a = b in ``sem`` for every size (False: not
+    proven, fall back to fixed sizes)."""
+    model = size_model(sem)
+    if model is None:
+        return False
     try:
-        return proves_zero(a, b)
+        return anyk.proves_zero_in(model, a, b)
     except (NotHandled, Undefined):
         return False
 
@@ -220,8 +238,8 @@ def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]
         return check_algebra(a, b)
     badges: list[str] = []
     for sem in semantics:
-        if isinstance(sem, Finite) and _any_k(a, b):
-            badges.append(ANY_K_BADGE)
+        if _any_size(sem, a, b):
+            badges.append(any_size_badge(sem, terms))
             continue
         try:
             for inst in sem.instances(terms):
@@ -327,10 +345,11 @@ def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
         return ["plain algebra"]
     where: list[str] = []
     for sem in semantics:
-        if isinstance(sem, Finite) and not uses_index([t]):
+        model = size_model(sem)
+        if model is not None:
             try:
-                if anyk.proves_nonneg_any_k(t):
-                    where.append("any finite support K")
+                if anyk.proves_nonneg_in(model, t):
+                    where.append(str(sem.describe_any_size([t])))
                     continue
             except (anyk.NotHandled, Undefined):
                 pass

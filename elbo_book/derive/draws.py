@@ -34,6 +34,7 @@ from elbo_book.derive.terms import (
     Named,
     Term,
     Var,
+    walk,
 )
 
 __all__ = ["IIDDraws"]
@@ -174,6 +175,26 @@ class IIDDraws(Semantics):
         return (
             f"finite support {sizes_text('S', self.sizes)}, i.i.d. draws, {q_text}, "
             "any positive prior, all masses > 0"
+        )
+
+    def describe_any_size(self, terms: list[Term] | None = None) -> str | None:
+        """The same family for every support size S; the number of draws is the one written
+        (the draws the terms name, e.g. ``z_1..z_3``), not a symbol."""
+        q_text = "q(z|x) normalised" if self.normalised else "any positive q(z|x)"
+        draws = sorted(
+            {
+                int(v[2:])
+                for t in terms or []
+                for s in walk(t)
+                if isinstance(s, Density)
+                for v in s.vars + s.given
+                if v.startswith("z_") and v[2:].isdigit()
+            }
+        )
+        written = f" z_{draws[0]}..z_{draws[-1]} as written" if len(draws) > 1 else ""
+        return (
+            f"any finite support S, i.i.d. draws{written}, {q_text}, any positive prior, "
+            "all masses > 0"
         )
 
     def covers(self, other: Semantics) -> bool:

@@ -190,30 +190,47 @@ def translate_algebra(t: Term) -> sympy.Expr:
     raise Unsupported(f"{type(t).__name__} is not algebra")
 
 
-def proves_nonneg(e: sympy.Expr, positive: Callable[[sympy.Expr], bool] = _known_positive) -> bool:
+def proves_nonneg(
+    e: sympy.Expr,
+    positive: Callable[[sympy.Expr], bool] = _known_positive,
+    ranges: dict[sympy.Symbol, tuple[sympy.Expr, sympy.Expr]] | None = None,
+) -> bool:
     """True when ``e`` ≥ 0 is proved for every value of its symbols allowed by their assumptions
     (probabilities and scales positive, means real), by these rules only: a sum or product of
     non-negative factors; t − 1 − log t with t > 0; an even power of a real; a power of a
     positive base; log u with u − 1 ≥ 0, and −log u with 1 − u ≥ 0 (both tested after
-    cancelling to one fraction); a finite sum of non-negative terms; a leaf that SymPy's
+    cancelling to one fraction); a finite sum of non-negative terms, and −Σ f as Σ (−f);
+    Σ_{m=lo}^{hi} f(m) − f(i) for f ≥ 0 and an index i bound to the same range by an enclosing
+    sum (``ranges``: index → (lo, hi); the sum of the other terms); a leaf that SymPy's
     assumptions call non-negative.  False means *not proved*.  ``positive`` decides "known to be
     positive" (as in :func:`translate_arithmetic`)."""
+    ranges = ranges or {}
 
     def rec(a: sympy.Expr) -> bool:
-        return proves_nonneg(a, positive)
+        return proves_nonneg(a, positive, ranges)
 
     if isinstance(e, LogGapF):
         return positive(e.args[0])
     if e.is_Add:
+        if len(e.args) == 2:
+            for whole, part in (e.args, e.args[::-1]):
+                if _sum_minus_term(whole, part, ranges) and rec(whole.function):
+                    return True
         return all(rec(a) for a in e.args)
     if e.is_Mul:
         coeff, rest = e.as_coeff_Mul()
         factors = list(sympy.Mul.make_args(rest))
         if coeff.is_negative:
+            sums = [f for f in factors if isinstance(f, sympy.Sum)]
             logs = [f for f in factors if isinstance(f, sympy.log)]
-            if len(logs) != 1 or not rec(sympy.cancel(1 - logs[0].args[0])):
+            if len(logs) == 1 and rec(sympy.cancel(1 - logs[0].args[0])):
+                factors.remove(logs[0])
+            elif sums:
+                inner = sums[0]
+                factors.remove(inner)
+                factors.append(sympy.Sum(-inner.function, *inner.limits))
+            else:
                 return False
-            factors.remove(logs[0])
         return all(rec(f) for f in factors)
     if e.is_Pow:
         base, exp = e.args
@@ -223,8 +240,22 @@ def proves_nonneg(e: sympy.Expr, positive: Callable[[sympy.Expr], bool] = _known
     if isinstance(e, sympy.log):
         return rec(sympy.cancel(e.args[0] - 1))
     if isinstance(e, sympy.Sum):
-        return rec(e.function)
+        inner = {**ranges, **{v: (lo, hi) for v, lo, hi in e.limits}}
+        return proves_nonneg(e.function, positive, inner)
     return e.is_nonnegative is True or positive(e)
+
+
+def _sum_minus_term(
+    whole: sympy.Expr, part: sympy.Expr, ranges: dict[sympy.Symbol, tuple[sympy.Expr, sympy.Expr]]
+) -> bool:
+    """Whether ``whole + part`` is Σ_{m=lo}^{hi} f(m) − f(i) with i bound to (lo, hi)."""
+    if not isinstance(whole, sympy.Sum) or len(whole.limits) != 1:
+        return False
+    m, lo, hi = whole.limits[0]
+    return any(
+        ranges.get(i) == (lo, hi) and sympy.expand(part + whole.function.xreplace({m: i})) == 0
+        for i in ranges
+    )
 
 
 class Unsupported(Exception):
@@ -272,6 +303,11 @@ class Semantics:
         sizes, fixed parameters, normalisation, support), for the step's ``terms`` (e.g. the
         data-index sizes only when a term uses the index) or in general."""
         raise NotImplementedError
+
+    def describe_any_size(self, terms: list[Term] | None = None) -> str | None:
+        """What a proof by the indexed-sum prover (``elbo_book.derive.anyk``, symbolic sizes)
+        covers in this family, or None when the family has no sizes."""
+        return None
 
     def badge(self, terms: list[Term]) -> str:
         """The strength badge of a step proved here: "✓ symbolic," followed by :meth:`describe`."""
@@ -489,6 +525,11 @@ class Finite(Semantics):
         if terms is None or uses_index(terms):
             ks += ", " + sizes_text("N", self.index_sizes)
         return f"finite support {ks}, normalised, all masses > 0"
+
+    def describe_any_size(self, terms: list[Term] | None = None) -> str | None:
+        """``any finite support K`` (``, any N`` when a term uses the data index)."""
+        index = terms is None or uses_index(terms)
+        return "any finite support K" + (", any N" if index else "")
 
     def covers(self, other: Semantics) -> bool:
         """A finite semantics covers another with no more sizes."""

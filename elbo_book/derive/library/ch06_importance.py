@@ -5,15 +5,18 @@ With K independent draws z_1, …, z_K ~ q(z|x) and weights w_j = p(x, z_j) / q(
     L_K(x) = E_{q(z_1, …, z_K | x)}[ log (1/K) Σ_j w_j ].
 
 The derivations below are written for a fixed, small K with the draws spelled out (z_1, z_2, z_3):
-the term language has no "K-fold product" node, so a proof for *every* K is not something the
-engine can check; each chain is the general argument instantiated at K = 2 or 3.
+the term language has no "K-fold product" node, so the number of draws is the one written (each
+chain is the general argument instantiated at K = 2 or 3, and its badge says "z_1..z_3 as
+written"); the support of each draw is proved for every size.
 
 They need one model family that the default finite semantics lacks: several i.i.d. draws of the
 latent.  :class:`~elbo_book.derive.draws.IIDDraws` (an engine semantics, re-exported here)
 provides it — z and every z_j range over a finite support of size S
 with symbolic prior π_s, likelihood ℓ_s and encoder r_s (normalisation substituted), and the
-joint q(z_1, …, z_K | x) is the product Π_j r_{z_j}.  A proven identity therefore holds for every
-distribution on S points, for the S checked (the badge states them), and K as written.
+joint q(z_1, …, z_K | x) is the product Π_j r_{z_j}.  Each step is proved for every support size
+S by the indexed-sum prover (``elbo_book.derive.anyk``: marginalising a draw, exchanging draws,
+and the symmetry of an average over exchangeable draws are rules of that prover); the sizes
+S = 2, 3 are only its fallback.
 
 Derivations (chapter ``06_importance_weighting``):
 
