@@ -47,8 +47,15 @@ from elbo_book.derive import (
 from elbo_book.derive.anyk import draws_model, finite_model, proves_zero_in
 from elbo_book.derive.checks import CheckFailed, check_equal
 from elbo_book.derive.draws import IIDDraws
-from elbo_book.derive.semantics import LogGapF, expand_loggap, proves_nonneg, sigma_p
-from elbo_book.derive.terms import RV, Num
+from elbo_book.derive.semantics import (
+    LogGapF,
+    expand_loggap,
+    mu_q,
+    proves_nonneg,
+    sigma_p,
+    sigma_q,
+)
+from elbo_book.derive.terms import RV, Num, Value
 from elbo_book.derive.wellformed import Malformed, check_wellformed
 
 QZ, PXZ, POST = q(z | x), p(x, z), p(z | x)
@@ -59,6 +66,7 @@ AVG_KL = (1 / N) * SumN(KL(q(z | n), p(z)))
 SURGERY = KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z")
 INDEX_H = E(q(z), Entropy(q(n | z)))
 HALF = Num(sympy.Rational(1, 2))
+ROOT2 = Num(sympy.Integer(2)) ** HALF
 ZERO = Num(sympy.Integer(0))
 ONES = Integral(Num(sympy.Integer(1)), "z")  # K on a support of K points
 
@@ -190,6 +198,15 @@ FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
     "draws-swapped-weight": lambda: Derivation(
         "f", E(Q12, (W1 + W2) / 2), semantics=(IIDDraws(),)
     ).eq(E(Q12, (q(Z1 | x) / p(x, Z1) + W2) / 2), "one weight inverted"),
+    "log-of-a-square-number-wrong-power": lambda: Derivation("f", log(3 + 2 * ROOT2)).eq(
+        3 * log(1 + ROOT2), "(1 + √2)³ is not 3 + 2√2"
+    ),
+    "gaussian-sixth-moment-wrong": lambda: Derivation(
+        "f", E(QZ, Value("z") ** 6), semantics=(Gaussian(),)
+    ).eq(
+        mu_q**6 + 15 * mu_q**4 * sigma_q**2 + 45 * mu_q**2 * sigma_q**4 + 5 * sigma_q**6,
+        "a wrong coefficient of σ⁶",
+    ),
     # ---- class 8: ill-formed terms --------------------------------------------------------
     "repeated-variable": lambda: Derivation("f", E(q(z, z | x), log(p(x)))).eq(
         log(p(x)), "q(z, z | x) read as q(z | x)"
@@ -256,6 +273,15 @@ TRUE_STEPS: dict[str, Callable[[], Derivation]] = {
     ).eq(HALF, "exchangeable draws: E[w_1/(w_1 + w_2)] = 1/2"),
     "draws-exchange": lambda: Derivation("t", E(QZ, log(PXZ / QZ)), semantics=(IIDDraws(),)).eq(
         E(Q12, log(W2)), "rename z to z_2, integrate z_1 out"
+    ),
+    "log-of-a-square-number": lambda: Derivation("t", log(3 + 2 * ROOT2)).eq(
+        2 * log(1 + ROOT2), "3 + 2√2 = (1 + √2)²"
+    ),
+    "gaussian-sixth-moment": lambda: Derivation(
+        "t", E(QZ, Value("z") ** 6), semantics=(Gaussian(),)
+    ).eq(
+        mu_q**6 + 15 * mu_q**4 * sigma_q**2 + 45 * mu_q**2 * sigma_q**4 + 15 * sigma_q**6,
+        "moments of any order by the proven recursion",
     ),
     "plain-algebra": lambda: Derivation("t", N * (N - 1) / 2).eq(
         (N**2 - N) / 2, "expand the product"
@@ -583,3 +609,35 @@ def test_draws_prover_agrees_numerically_at_unused_sizes(
         va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
         vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
         assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)
+
+
+# ---- equality cases of Gibbs and Jensen (issue 14, item 2) ---------------------------------------
+def test_equality_cases_are_checked_statements() -> None:
+    from elbo_book.derive.library import foundations as F
+
+    kl = F.kl_equality_case()
+    assert kl.conditions == ((POST, QZ),)
+    assert "= 0 ⟺ pθ(z | x) = qφ(z | x) at every point" in kl.text()
+    assert any("full support" in b for b in kl.badges)
+    jensen = F.jensen_equality_case_elbo()
+    assert jensen.conditions == ((PXZ / QZ, E(QZ, PXZ / QZ)),)
+    assert F.jensen_equality_case_elbo(equivalent=True).conditions == ((POST, QZ),)
+    assert F.entropy_equality_case().conditions[0][1] == q(z, sub=False)
+    assert all(r.ok for r in F.entropy_at_most_log_k.check())
+
+
+def test_false_equality_cases_are_rejected() -> None:
+    from elbo_book.derive.equality import EqualityCase, jensen_equality_case
+
+    with pytest.raises(CheckFailed):  # p(x, z)/q is not p(z|x)/q
+        EqualityCase(KL(QZ, POST), equivalent=(PXZ, QZ)).verify()
+    with pytest.raises(CheckFailed):  # −E_q[log q] is not a combination of t − 1 − log t
+        EqualityCase(Entropy(QZ)).verify()
+    with pytest.raises(CheckFailed):  # a negative coefficient
+        EqualityCase(-KL(QZ, POST)).verify()
+    with pytest.raises(CheckFailed):  # the form is not the gap
+        EqualityCase(KL(QZ, POST), form=E(QZ, LogGap(PXZ / QZ))).verify()
+    with pytest.raises(CheckFailed):  # not a Jensen step
+        jensen_equality_case(log(p(x)), ELBO)
+    with pytest.raises(CheckFailed):  # nothing is stated before it is checked
+        EqualityCase(KL(QZ, POST)).text()

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 import sympy
 from sympy.polys.fields import sfield
 
+from elbo_book.derive.semantics import K as SIZE_K
 from elbo_book.derive.semantics import (
     LogGapF,
     Undefined,
@@ -52,6 +53,7 @@ from elbo_book.derive.semantics import (
     translate_arithmetic,
     uses_index,
 )
+from elbo_book.derive.semantics import N as SIZE_N
 from elbo_book.derive.terms import (
     KL,
     Density,
@@ -272,10 +274,12 @@ class _Translator:
         arithmetic = translate_arithmetic(t, lambda a: self.tr(a, env), _positive)
         if arithmetic is not None:
             return arithmetic
+        if t == SIZE_K:
+            return K if self.model.kind == "finite" else S
         if isinstance(t, Var):
             if t.name == "N":
-                if self.model.kind != "finite":
-                    raise NotHandled("the i.i.d.-draws model has no data index")
+                if self.model.kind != "finite" or t != SIZE_N:
+                    raise NotHandled("the data index N of this model")
                 return NDATA
             return t.sympy()
         if isinstance(t, Density):

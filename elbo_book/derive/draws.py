@@ -17,6 +17,8 @@ import sympy
 
 from elbo_book.derive.semantics import (
     Instance,
+    K,
+    N,
     Semantics,
     Undefined,
     Unsupported,
@@ -93,6 +95,10 @@ class _DrawsModel:
         arithmetic = translate_arithmetic(t, lambda a: self.tr(a, env))
         if arithmetic is not None:
             return arithmetic
+        if t == K:
+            return sympy.Integer(self.size)
+        if t == N:
+            raise Unsupported("the i.i.d.-draws model has no data index")
         if isinstance(t, Var):
             return t.sympy()
         if isinstance(t, Density):

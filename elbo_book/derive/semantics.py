@@ -62,6 +62,7 @@ __all__ = [
     "Finite",
     "Gaussian",
     "Instance",
+    "K",
     "LogGapF",
     "N",
     "Semantics",
@@ -77,6 +78,9 @@ __all__ = [
 
 N = Var("N")
 """The number of data points; the finite semantics replaces it by the instance's N."""
+K = Var("K")
+"""The number of points of the latent's support; the finite semantics replaces it by the
+instance's K (the i.i.d.-draws semantics by its S).  No continuous family has it."""
 
 
 class LogGapF(sympy.Function):
@@ -433,6 +437,8 @@ class _FiniteModel:
         if arithmetic is not None:
             return arithmetic
         if isinstance(t, Var):
+            if t == K:
+                return sympy.Integer(self.K)
             return sympy.Integer(self.N) if t == N else t.sympy()
         if isinstance(t, Density):
             return self.density(t, env)
@@ -571,6 +577,37 @@ def _integrated_moment(j: int) -> sympy.Expr:
 
 MAX_MOMENT = 4  # the moments proven by integration in the library (derivation gaussian_moments)
 
+
+@functools.cache
+def prove_moment_recursion() -> str:
+    """Prove E[z^{j+1}] = m E[z^j] + j s E[z^{j−1}] for z ~ N(m, s) and *every* integer j ≥ 1
+    (j a symbol): the density satisfies d/dz N(z) = −(z − m)/s · N(z), and z^j N(z) → 0 at ±∞,
+    so integrating by parts, E[(z − m) z^j] = −s ∫ z^j dN = s j E[z^{j−1}].  With the moments of
+    order 0 and 1 proven by integration, this gives every moment (:func:`moment_by_recursion`).
+    Raises :class:`Undefined` if SymPy does not confirm a step."""
+    j = sympy.Symbol("j", integer=True, positive=True)
+    pdf = sympy.exp(-((_Z - _M) ** 2) / (2 * _S)) / sympy.sqrt(2 * sympy.pi * _S)
+    slope = sympy.simplify(sympy.diff(pdf, _Z) + (_Z - _M) / _S * pdf)
+    ends = [sympy.limit(_Z**j * pdf, _Z, end) for end in (sympy.oo, -sympy.oo)]
+    if slope != 0 or ends != [0, 0]:
+        raise Undefined("the integration-by-parts proof of the moment recursion did not go through")
+    return "E[z^{j+1}] = μ E[z^j] + j σ² E[z^{j−1}] (integration by parts, every j)"
+
+
+def moment_by_recursion(j: int, mean: sympy.Expr, var: sympy.Expr) -> sympy.Expr:
+    """E[z^j] for z ~ N(mean, var) from E[z^0] = 1, E[z^1] = mean and the recursion proven by
+    :func:`prove_moment_recursion` (for any order j ≥ 0)."""
+    if j < 0:
+        raise ValueError(f"moment order must be ≥ 0, got {j}")
+    prove_moment_recursion()
+    low, high = sympy.Integer(1), mean
+    if j == 0:
+        return low
+    for i in range(1, j):
+        low, high = high, sympy.expand(mean * high + i * var * low)
+    return high
+
+
 # Parameters of the Gaussian model, as terms (so that chapters can write closed forms).
 mu_p = Var("mu_p", r"\mu_0", positive=False)
 sigma_p = Var("sigma_p", r"\sigma_0")
@@ -654,9 +691,17 @@ class Gaussian(Semantics):
                 ]
             )
         P = sympy.Poly(poly, v)
-        if P.degree() > MAX_MOMENT:
-            raise Unsupported(f"moments above {MAX_MOMENT} are not proven in the library")
-        return sympy.Add(*[c * gaussian_moment(j, mean, var) for (j,), c in P.terms()])
+        return sympy.Add(
+            *[
+                c
+                * (
+                    gaussian_moment(j, mean, var)
+                    if j <= MAX_MOMENT
+                    else moment_by_recursion(j, mean, var)
+                )
+                for (j,), c in P.terms()
+            ]
+        )
 
     def tr(self, t: Term) -> sympy.Expr:
         """The SymPy value of ``t`` in this family (fixed parameters substituted)."""
@@ -668,6 +713,8 @@ class Gaussian(Semantics):
             return arithmetic
         if t == N:
             raise Unsupported("the Gaussian semantics has no data index")
+        if t == K:
+            raise Unsupported("the Gaussian semantics has no finite support size")
         if isinstance(t, Var):
             return self._par(t)
         if isinstance(t, Value):
