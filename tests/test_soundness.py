@@ -207,6 +207,16 @@ FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
         mu_q**6 + 15 * mu_q**4 * sigma_q**2 + 45 * mu_q**2 * sigma_q**4 + 5 * sigma_q**6,
         "a wrong coefficient of σ⁶",
     ),
+    # ---- class 8, support conditions: instances with a zero mass ---------------------------
+    "support-kl-elbo-without-q<<p": lambda: Derivation(
+        "f", log(p(x)), semantics=(Finite(zero_masses=("p",)),)
+    ).eq(KL(QZ, POST) + ELBO, "log p(x) = KL + ELBO where p(z|x) = 0 but q > 0"),
+    "support-importance-with-q-zeros": lambda: Derivation(
+        "f", p(x), semantics=(Finite(zero_masses=("q",)),)
+    ).eq(E(QZ, PXZ / QZ), "p(x) = E_q[p(x, z)/q] where q = 0 but p(x, z) > 0"),
+    "support-jensen-with-p-zeros": lambda: Derivation(
+        "f", log(E(QZ, PXZ / QZ)), semantics=(Finite(zero_masses=("p",)),)
+    ).ge(E(QZ, log(PXZ / QZ)), "Jensen where p(x, z) = 0 but q > 0", certificate=Jensen()),
     # ---- class 8: ill-formed terms --------------------------------------------------------
     "repeated-variable": lambda: Derivation("f", E(q(z, z | x), log(p(x)))).eq(
         log(p(x)), "q(z, z | x) read as q(z | x)"
@@ -283,6 +293,15 @@ TRUE_STEPS: dict[str, Callable[[], Derivation]] = {
         mu_q**6 + 15 * mu_q**4 * sigma_q**2 + 45 * mu_q**2 * sigma_q**4 + 15 * sigma_q**6,
         "moments of any order by the proven recursion",
     ),
+    "support-kl-elbo-with-q-zeros": lambda: Derivation(
+        "t", log(p(x)), semantics=(Finite(zero_masses=("q",)),)
+    ).eq(KL(QZ, POST) + ELBO, "holds when q has zeros (q ≪ p(z|x) still)"),
+    "support-importance-same-zeros": lambda: Derivation(
+        "t", p(x), semantics=(Finite(zero_masses=("p", "q")),)
+    ).eq(E(QZ, PXZ / QZ), "q > 0 wherever p(x, z) > 0"),
+    "support-jensen-with-q-zeros": lambda: Derivation(
+        "t", log(E(QZ, PXZ / QZ)), semantics=(Finite(zero_masses=("q",)),)
+    ).ge(E(QZ, log(PXZ / QZ)), "p(x, z) > 0 wherever q > 0", certificate=Jensen()),
     "plain-algebra": lambda: Derivation("t", N * (N - 1) / 2).eq(
         (N**2 - N) / 2, "expand the product"
     ),
@@ -641,3 +660,12 @@ def test_false_equality_cases_are_rejected() -> None:
         jensen_equality_case(log(p(x)), ELBO)
     with pytest.raises(CheckFailed):  # nothing is stated before it is checked
         EqualityCase(KL(QZ, POST)).text()
+
+
+def test_support_badges_name_the_zero_masses() -> None:
+    (r,) = TRUE_STEPS["support-kl-elbo-with-q-zeros"]().check()
+    assert "q(z|x) zero at one point, all other masses > 0" in r.badges[0]
+    assert "any finite support" not in r.badges[0]  # the indexed sums read every mass as > 0
+    assert not Finite(zero_masses=("q",)).covers(Finite())
+    with pytest.raises(ValueError, match="zero_masses"):
+        Finite(zero_masses=("x",))

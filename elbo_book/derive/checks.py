@@ -143,7 +143,7 @@ ANY_K_BADGE = "✓ symbolic, any finite support K (indexed sums)"
 def size_model(sem: Semantics) -> anyk.SizeModel | None:
     """The indexed-sum reading of ``sem`` (symbolic sizes), or None for a family without sizes."""
     if isinstance(sem, Finite):
-        return anyk.finite_model()
+        return None if sem.zero_masses else anyk.finite_model()
     if isinstance(sem, IIDDraws):
         return anyk.draws_model(sem.normalised)
     return None

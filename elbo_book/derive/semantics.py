@@ -355,11 +355,12 @@ def uses_index(terms: list[Term]) -> bool:
 class _FiniteModel:
     K: int
     N: int
-    pi: list[sympy.Symbol] = field(init=False)
-    lik: list[sympy.Symbol] = field(init=False)
-    enc: list[sympy.Symbol] = field(init=False)
-    lik_n: list[list[sympy.Symbol]] = field(init=False)
-    enc_n: list[list[sympy.Symbol]] = field(init=False)
+    zeros: tuple[str, ...] = ()
+    pi: list[sympy.Expr] = field(init=False)
+    lik: list[sympy.Expr] = field(init=False)
+    enc: list[sympy.Expr] = field(init=False)
+    lik_n: list[list[sympy.Expr]] = field(init=False)
+    enc_n: list[list[sympy.Expr]] = field(init=False)
 
     def __post_init__(self) -> None:
         K, N = self.K, self.N
@@ -373,6 +374,14 @@ class _FiniteModel:
         self.enc_n = [
             [sympy.Symbol(f"q_{m}{k}", **pos) for k in range(1, K + 1)] for m in range(1, N + 1)
         ]
+        # a zero mass at the last point (any point, by symmetry): the prior's (so p(x, z) and
+        # p(z | x) vanish there too) and/or the encoders'
+        if "p" in self.zeros:
+            self.pi[-1] = sympy.Integer(0)
+        if "q" in self.zeros:
+            self.enc[-1] = sympy.Integer(0)
+            for row in self.enc_n:
+                row[-1] = sympy.Integer(0)
 
     # ---- densities -----------------------------------------------------------------------
     def density(self, d: Density, env: dict[str, int]) -> sympy.Expr:
@@ -449,7 +458,10 @@ class _FiniteModel:
             total = sympy.Integer(0)
             for vals in itertools.product(*[self.values(v) for v in bound]):
                 e2 = {**env, **dict(zip(bound, vals, strict=True))}
-                total += self.density(t.dist, e2) * self.tr(t.body, e2)
+                mass = self.density(t.dist, e2)
+                if mass == 0:
+                    continue  # an expectation sums over the support of its distribution only
+                total += mass * self.tr(t.body, e2)
             return total
         if isinstance(t, Integral):
             var = _ALIASES.get(t.var, t.var)
@@ -471,15 +483,17 @@ class _FiniteModel:
     def normalisation(self) -> dict[sympy.Symbol, sympy.Expr]:
         sub: dict[sympy.Symbol, sympy.Expr] = {}
         for dist in [self.pi, self.enc, *self.enc_n]:
-            sub[dist[-1]] = 1 - sympy.Add(*dist[:-1])
+            masses = [m for m in dist if m != 0]
+            sub[masses[-1]] = 1 - sympy.Add(*masses[:-1])
         return sub
 
     def sample(self, rnd: Callable[[], float]) -> dict[sympy.Symbol, float]:
         vals: dict[sympy.Symbol, float] = {}
         for dist in [self.pi, self.enc, *self.enc_n]:
-            raw = [rnd() + 0.05 for _ in dist]
+            masses = [m for m in dist if m != 0]
+            raw = [rnd() + 0.05 for _ in masses]
             tot = sum(raw)
-            vals.update({s: r / tot for s, r in zip(dist, raw, strict=True)})
+            vals.update({s: r / tot for s, r in zip(masses, raw, strict=True)})
         for s in self.lik + [s for row in self.lik_n for s in row]:
             vals[s] = 0.05 + 2 * rnd()
         return vals
@@ -492,14 +506,20 @@ class Finite(Semantics):
     name = "finite"
 
     def __init__(
-        self, sizes: tuple[int, ...] = (2, 3, 4), index_sizes: tuple[int, ...] = (2, 3)
+        self,
+        sizes: tuple[int, ...] = (2, 3, 4),
+        index_sizes: tuple[int, ...] = (2, 3),
+        zero_masses: tuple[str, ...] = (),
     ) -> None:
         if not sizes or min(sizes) < 2:
             raise ValueError(f"support sizes must be ≥ 2, got {sizes}")
         if not index_sizes or min(index_sizes) < 1:
             raise ValueError(f"index sizes must be ≥ 1, got {index_sizes}")
+        if set(zero_masses) - {"p", "q"}:
+            raise ValueError(f"zero_masses names 'p' (the prior) and/or 'q', got {zero_masses}")
         self.sizes = tuple(sizes)
         self.index_sizes = tuple(index_sizes)
+        self.zero_masses = tuple(sorted(set(zero_masses)))
 
     def _shapes(self, terms: list[Term]) -> list[tuple[int, int]]:
         ns = self.index_sizes if uses_index(terms) else (1,)
@@ -517,7 +537,7 @@ class Finite(Semantics):
 
     def _instances(self, terms: list[Term], shapes: list[tuple[int, int]]) -> Iterator[Instance]:
         for K, N in shapes:
-            model = _FiniteModel(K, N)
+            model = _FiniteModel(K, N, self.zero_masses)
             label = f"K={K}" + (f", N={N}" if uses_index(terms) else "")
             yield Instance(
                 label,
@@ -530,17 +550,32 @@ class Finite(Semantics):
         ks = sizes_text("K", self.sizes)
         if terms is None or uses_index(terms):
             ks += ", " + sizes_text("N", self.index_sizes)
-        return f"finite support {ks}, normalised, all masses > 0"
+        return f"finite support {ks}, normalised, {self._support_text()}"
+
+    def _support_text(self) -> str:
+        if not self.zero_masses:
+            return "all masses > 0"
+        names = {"p": "p(z) (so p(x, z), p(z|x))", "q": "q(z|x)"}
+        zero = " and ".join(names[m] for m in self.zero_masses)
+        return f"{zero} zero at one point, all other masses > 0"
 
     def describe_any_size(self, terms: list[Term] | None = None) -> str | None:
-        """``any finite support K`` (``, any N`` when a term uses the data index)."""
+        """``any finite support K`` (``, any N`` when a term uses the data index); None with
+        zero masses (the indexed-sum prover reads every mass as positive)."""
+        if self.zero_masses:
+            return None
         index = terms is None or uses_index(terms)
         return "any finite support K" + (", any N" if index else "")
 
     def covers(self, other: Semantics) -> bool:
-        """A finite semantics covers another with no more sizes."""
-        return isinstance(other, Finite) and (
-            set(other.sizes) <= set(self.sizes) and set(other.index_sizes) <= set(self.index_sizes)
+        """A finite semantics covers another with no more sizes and the same zero masses."""
+        return (
+            isinstance(other, Finite)
+            and other.zero_masses == self.zero_masses
+            and (
+                set(other.sizes) <= set(self.sizes)
+                and set(other.index_sizes) <= set(self.index_sizes)
+            )
         )
 
 
