@@ -55,7 +55,7 @@ from elbo_book.derive.semantics import (
     sigma_p,
     sigma_q,
 )
-from elbo_book.derive.terms import RV, Num, Value
+from elbo_book.derive.terms import RV, Num, Value, Var
 from elbo_book.derive.wellformed import Malformed, check_wellformed
 
 QZ, PXZ, POST = q(z | x), p(x, z), p(z | x)
@@ -67,6 +67,7 @@ SURGERY = KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z")
 INDEX_H = E(q(z), Entropy(q(n | z)))
 HALF = Num(sympy.Rational(1, 2))
 ROOT2 = Num(sympy.Integer(2)) ** HALF
+BETA = Var("beta", r"\beta")
 ZERO = Num(sympy.Integer(0))
 ONES = Integral(Num(sympy.Integer(1)), "z")  # K on a support of K points
 
@@ -217,6 +218,15 @@ FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
     "support-jensen-with-p-zeros": lambda: Derivation(
         "f", log(E(QZ, PXZ / QZ)), semantics=(Finite(zero_masses=("p",)),)
     ).ge(E(QZ, log(PXZ / QZ)), "Jensen where p(x, z) = 0 but q > 0", certificate=Jensen()),
+    "tempered-posterior-wrong-power": lambda: Derivation(
+        "f", E(QZ, (1 / BETA) * log(p(x | z)) + log(p(z)) - log(QZ))
+    ).eq(
+        log(Integral(p(z) * p(x | z) ** BETA, "z"))
+        - (
+            E(QZ, log(QZ / (p(z) * p(x | z) ** BETA))) + log(Integral(p(z) * p(x | z) ** BETA, "z"))
+        ),
+        "the tempered likelihood with power β instead of 1/β",
+    ),
     # ---- class 8: ill-formed terms --------------------------------------------------------
     "repeated-variable": lambda: Derivation("f", E(q(z, z | x), log(p(x)))).eq(
         log(p(x)), "q(z, z | x) read as q(z | x)"

@@ -362,6 +362,9 @@ class _Canon:
                 return self.flat(sympy.Mul(*([base] * int(exp)), evaluate=False))
             return self.power_terms(base, exp)
         if isinstance(e, sympy.log):
+            split = sympy.expand_log(e, force=True)  # every log argument is positive
+            if split != e:
+                return self.flat(split)
             logs = self.log_linear(self.canon(e.args[0]))
             return [((), t) for t in sympy.Add.make_args(logs)]
         if isinstance(e, LogGapF):
