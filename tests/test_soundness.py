@@ -679,3 +679,21 @@ def test_support_badges_name_the_zero_masses() -> None:
     assert not Finite(zero_masses=("q",)).covers(Finite())
     with pytest.raises(ValueError, match="zero_masses"):
         Finite(zero_masses=("x",))
+
+
+def test_strengths_are_typed() -> None:
+    from elbo_book.derive.strength import Badge, Sizes, Strength
+
+    (any_k,) = Derivation("t", log(p(x))).eq(KL(QZ, POST) + ELBO, "identity").check()
+    (badge,) = any_k.badges
+    assert isinstance(badge, Badge) and badge.strength is Strength.ANY_SIZE
+    assert badge.sizes is Sizes.ANY
+    (fixed,) = TRUE_STEPS["support-kl-elbo-with-q-zeros"]().check()
+    assert fixed.badges[0].strength is Strength.FIXED_SIZES  # type: ignore[attr-defined]
+    (gap,) = TRUE_STEPS["bound-with-kl"]().check()
+    assert [b.strength for b in gap.badges] == [Strength.GAP, Strength.ANY_SIZE]  # type: ignore[attr-defined]
+    (cross,) = Derivation("t", log(p(x))).eq(KL(QZ, POST) + ELBO, "i", crosscheck=True).check()
+    assert cross.badges[-1].strength is Strength.CROSS_CHECK  # type: ignore[attr-defined]
+    assert cross.badges[-1].startswith("+ numeric cross-check (")
+    with pytest.raises(TypeError):
+        Badge("✓ made up", "any-K")  # type: ignore[arg-type]

@@ -39,6 +39,7 @@ from elbo_book.derive.draws import IIDDraws
 from elbo_book.derive.normal_form import residual
 from elbo_book.derive.semantics import (
     Finite,
+    Gaussian,
     Instance,
     Semantics,
     Undefined,
@@ -47,6 +48,7 @@ from elbo_book.derive.semantics import (
     proves_nonneg,
     translate_algebra,
 )
+from elbo_book.derive.strength import Badge, Sizes, Strength
 from elbo_book.derive.terms import (
     KL,
     Density,
@@ -180,7 +182,7 @@ def _free_sampler(expr: sympy.Expr) -> Callable[[Callable[[], float]], dict[symp
     return sample
 
 
-def check_algebra(a: Term, b: Term) -> list[str]:
+def check_algebra(a: Term, b: Term) -> list[Badge]:
     """Prove ``a = b`` for terms without densities, reading every symbol as a plain symbol (its
     declared sign only): no model instance, no size, no fixed parameter, no normalisation."""
     try:
@@ -193,7 +195,7 @@ def check_algebra(a: Term, b: Term) -> list[str]:
             f"not an identity (algebra): the residual {_short(atoms.restore(res))} is not "
             "zero; " + _counterexample(ta - tb, _free_sampler(ta - tb))
         )
-    return [ALGEBRA_BADGE]
+    return [Badge(ALGEBRA_BADGE, Strength.ALGEBRA)]
 
 
 def random_values(
@@ -229,17 +231,17 @@ def _probe(a: Term, b: Term, sem: Semantics) -> list[str]:
     return labels
 
 
-def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[Badge]:
     """Prove ``a = b`` in each semantics that can interpret both; return the strength badges.
     A step without densities is algebra: it is proved once, outside every model
     (:func:`check_algebra`)."""
     terms = [a, b]
     if _is_algebra(terms):
         return check_algebra(a, b)
-    badges: list[str] = []
+    badges: list[Badge] = []
     for sem in semantics:
         if _any_size(sem, a, b):
-            badges.append(any_size_badge(sem, terms))
+            badges.append(Badge(any_size_badge(sem, terms), Strength.ANY_SIZE, Sizes.ANY))
             continue
         try:
             for inst in sem.instances(terms):
@@ -257,7 +259,11 @@ def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]
         except Undefined as err:
             raise InvalidTerm(f"undefined term: {err}") from err
         badge = sem.badge(terms)
-        badges.append(badge + (f"; also numerically at {' and '.join(probed)}" if probed else ""))
+        text = badge + (f"; also numerically at {' and '.join(probed)}" if probed else "")
+        if isinstance(sem, Gaussian):
+            badges.append(Badge(text, Strength.GAUSSIAN))
+        else:
+            badges.append(Badge(text, Strength.FIXED_SIZES, Sizes.FIXED))
     if not badges:
         raise Uninterpretable("no semantics of this derivation can interpret this step")
     return badges
@@ -269,7 +275,9 @@ def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]
 class Certificate:
     """Evidence for an inequality step (or a numeric check)."""
 
-    def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+    def check(
+        self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]
+    ) -> list[Badge]:
         raise NotImplementedError
 
     def terms(self) -> tuple[Term, ...]:
@@ -330,9 +338,10 @@ def _lemmas(t: Term) -> list[str]:
     return list(dict.fromkeys(out)) or ["positive factors"]
 
 
-def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[Badge]:
     """Prove ``t`` ≥ 0 in every semantics that can interpret it, from its translation
-    (:func:`~elbo_book.derive.semantics.proves_nonneg`); return where it was proved.  In the
+    (:func:`~elbo_book.derive.semantics.proves_nonneg`); return where it was proved (each a
+    :class:`~elbo_book.derive.strength.Badge` saying whether it covers every size).  In the
     finite semantics a proof for every K (indexed sums) is tried first; a term without densities
     is proved once, as plain algebra."""
     if _is_algebra([t]):
@@ -342,14 +351,15 @@ def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
             raise InvalidTerm(f"undefined term: {err}") from err
         if not proves_nonneg(e):
             raise CheckFailed(f"the certificate {t.text()} is not proved ≥ 0 (algebra)")
-        return ["plain algebra"]
-    where: list[str] = []
+        return [Badge("plain algebra", Strength.ALGEBRA)]
+    where: list[Badge] = []
     for sem in semantics:
         model = size_model(sem)
         if model is not None:
             try:
                 if anyk.proves_nonneg_in(model, t):
-                    where.append(str(sem.describe_any_size([t])))
+                    text = str(sem.describe_any_size([t]))
+                    where.append(Badge(text, Strength.ANY_SIZE, Sizes.ANY))
                     continue
             except (anyk.NotHandled, Undefined):
                 pass
@@ -365,10 +375,22 @@ def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
             continue
         except Undefined as err:
             raise InvalidTerm(f"undefined term: {err}") from err
-        where.append(sem.describe([t]))
+        if isinstance(sem, Gaussian):
+            where.append(Badge(sem.describe([t]), Strength.GAUSSIAN))
+        else:
+            where.append(Badge(sem.describe([t]), Strength.FIXED_SIZES, Sizes.FIXED))
     if not where:
         raise CheckFailed(f"no semantics of this step can prove {t.text()} ≥ 0")
     return where
+
+
+def _sizes_of(where: list[Badge]) -> Sizes:
+    """FIXED if any part was proved at fixed sizes only, ANY if every finite part holds for
+    every size, NONE without a finite family."""
+    kinds = {b.sizes for b in where}
+    if Sizes.FIXED in kinds:
+        return Sizes.FIXED
+    return Sizes.ANY if Sizes.ANY in kinds else Sizes.NONE
 
 
 @dataclass(frozen=True)
@@ -382,7 +404,9 @@ class Gap(Certificate):
     def terms(self) -> tuple[Term, ...]:
         return (self.gap,)
 
-    def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+    def check(
+        self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]
+    ) -> list[Badge]:
         form = lemma_form(self.gap)
         where = prove_nonneg(form, semantics)
         if form != self.gap:
@@ -401,7 +425,8 @@ class Gap(Certificate):
                 f"the difference is not the certificate {self.gap.text()}: {err}"
             ) from err
         reason = "; ".join(_lemmas(self.gap))
-        return [f"✓ gap = {self.gap.text()} ≥ 0: {reason} (in {', '.join(where)})", *badges]
+        text = f"✓ gap = {self.gap.text()} ≥ 0: {reason} (in {', '.join(where)})"
+        return [Badge(text, Strength.GAP, _sizes_of(where)), *badges]
 
 
 def _as_expectation(t: Term) -> tuple[Density, Term] | None:
@@ -450,7 +475,9 @@ class Jensen(Certificate):
     :class:`Gap`.  The two expectations may sit inside larger expressions (c + log E[Y],
     −log E[Y], a sum over n of such terms): only the identity with the gap matters."""
 
-    def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+    def check(
+        self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]
+    ) -> list[Badge]:
         if rel not in ("≥", "≤"):
             raise CheckFailed("Jensen's inequality gives ≥ or ≤, not =")
         larger, smaller = (prev, new) if rel == "≥" else (new, prev)
@@ -468,11 +495,11 @@ class Jensen(Certificate):
                 failure = err
                 continue
             where = prove_nonneg(gap, semantics)
-            return [
+            text = (
                 f"✓ Jensen: log E_q[Y] − E_q[log Y] = E_q[t − 1 − log t] ≥ 0, t = Y / E_q[Y] "
-                f"({prove_log_bound()}; in {', '.join(where)})",
-                *badges,
-            ]
+                f"({prove_log_bound()}; in {', '.join(where)})"
+            )
+            return [Badge(text, Strength.JENSEN, _sizes_of(where)), *badges]
         assert failure is not None
         raise type(failure)(
             f"Jensen: larger − smaller is not E_q[t − 1 − log t] with t = Y / E_q[Y] (q must be "
@@ -486,7 +513,9 @@ class Numeric(Certificate):
 
     trials: int = 20
 
-    def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+    def check(
+        self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]
+    ) -> list[Badge]:
         rng = random.Random(0)
         done = 0
         for sem in semantics:
@@ -514,7 +543,7 @@ class Numeric(Certificate):
                 raise InvalidTerm(f"undefined term: {err}") from err
         if not done:
             raise CheckFailed("no semantics could evaluate this step numerically")
-        return [f"numeric only ({done} random instances)"]
+        return [Badge(f"numeric only ({done} random instances)", Strength.NUMERIC)]
 
 
 def check_relation(
@@ -523,7 +552,7 @@ def check_relation(
     new: Term,
     certificate: Certificate | None,
     semantics: tuple[Semantics, ...],
-) -> list[str]:
+) -> list[Badge]:
     """Check ``prev rel new``; return the badges or raise :class:`CheckFailed`."""
     if rel not in RELATIONS:
         raise CheckFailed(f"unknown relation {rel!r}; expected one of {RELATIONS}")
