@@ -697,3 +697,18 @@ def test_strengths_are_typed() -> None:
     assert cross.badges[-1].startswith("+ numeric cross-check (")
     with pytest.raises(TypeError):
         Badge("✓ made up", "any-K")  # type: ignore[arg-type]
+
+
+def test_pointwise_bayes_rule() -> None:
+    """Bayes' rule at every z (not in expectation), in the finite and the Gaussian family."""
+    from elbo_book.derive.checks import check_pointwise
+
+    bayes = log(p(x | z)) + log(p(z)) - log(p(x))
+    badges = check_pointwise(log(POST), bayes, (Finite(), Gaussian()))
+    assert [b.startswith("✓ at every z") for b in badges] == [True, True]
+    for wrong in (log(p(x | z)) + log(p(z)), log(p(x | z)) - log(p(x))):
+        for sem in (Finite(), Gaussian()):
+            with pytest.raises(CheckFailed):
+                check_pointwise(log(POST), wrong, (sem,))
+    with pytest.raises(CheckFailed, match="ill-formed"):
+        check_pointwise(log(q(z, z | x)), log(QZ), (Finite(),))

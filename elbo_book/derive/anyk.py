@@ -74,6 +74,7 @@ __all__ = [
     "SizeModel",
     "draws_model",
     "finite_model",
+    "free_index",
     "proves_nonneg_any_k",
     "proves_nonneg_in",
     "proves_zero",
@@ -534,11 +535,20 @@ class _Canon:
 # ---------------------------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------------------------
-def proves_zero_in(model: SizeModel, a: Term, b: Term) -> bool:
-    """True iff ``a − b`` is proven zero for every size in ``model`` (raises NotHandled for terms
-    outside the prover's language).  False means *not proven*, not *false*."""
+def free_index() -> sympy.Symbol:
+    """A free point k of the latent's support (for identities at every z)."""
+    return _idx("k")
+
+
+def proves_zero_in(
+    model: SizeModel, a: Term, b: Term, env: dict[str, sympy.Symbol] | None = None
+) -> bool:
+    """True iff ``a − b`` is proven zero for every size in ``model`` (and every value of the
+    free indices in ``env``, e.g. ``{"z": free_index()}``; raises NotHandled for terms outside
+    the prover's language).  False means *not proven*, not *false*."""
     tr = _Translator(model, [a, b])
-    diff = expand_loggap(tr.tr(a, {}) - tr.tr(b, {}))
+    env = env or {}
+    diff = expand_loggap(tr.tr(a, env) - tr.tr(b, env))
     return _Canon(model).canon(diff) == 0
 
 

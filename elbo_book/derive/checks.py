@@ -79,6 +79,7 @@ __all__ = [
     "Uninterpretable",
     "check_algebra",
     "check_equal",
+    "check_pointwise",
     "check_relation",
     "lemma_form",
     "prove_log_bound",
@@ -266,6 +267,43 @@ def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[Badg
             badges.append(Badge(text, Strength.FIXED_SIZES, Sizes.FIXED))
     if not badges:
         raise Uninterpretable("no semantics of this derivation can interpret this step")
+    return badges
+
+
+def check_pointwise(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[Badge]:
+    """Prove ``a = b`` as functions of the latent z, at *every* value of z (not in expectation):
+    the terms may mention z free (each is first checked well-formed with z bound, as in
+    ``∫ a dz``).  In the Gaussian family z is a real symbol; in the finite family z is a free
+    index k of the indexed-sum prover (every point of every support size K).  Raises
+    :class:`CheckFailed` when no semantics proves it."""
+    try:
+        for t in (a, b):
+            check_wellformed(Integral(t, "z"))
+    except Malformed as err:
+        raise InvalidTerm(str(err)) from err
+    badges: list[Badge] = []
+    k = anyk.free_index()
+    for sem in semantics:
+        try:
+            if isinstance(sem, Gaussian):
+                res, atoms = residual(sem.tr(a) - sem.tr(b))
+                if res != 0:
+                    raise CheckFailed(
+                        f"not an identity at every z ({sem.name}): the residual "
+                        f"{_short(atoms.restore(res))} is not zero"
+                    )
+                badges.append(Badge(f"✓ at every z, {sem.describe([a, b])}", Strength.GAUSSIAN))
+            elif (model := size_model(sem)) is not None:
+                if not anyk.proves_zero_in(model, a, b, {"z": k}):
+                    raise CheckFailed(f"not proved at every z ({sem.name}, indexed sums)")
+                text = f"✓ at every z, {sem.describe_any_size([a, b])} (indexed sums)"
+                badges.append(Badge(text, Strength.ANY_SIZE, Sizes.ANY))
+        except (Unsupported, NotHandled):
+            continue
+        except Undefined as err:
+            raise InvalidTerm(f"undefined term: {err}") from err
+    if not badges:
+        raise Uninterpretable("no semantics can check this pointwise identity")
     return badges
 
 
