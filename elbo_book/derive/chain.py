@@ -419,7 +419,7 @@ def _is_algebra_step(r: StepResult) -> bool:
 def _any_size_only(r: StepResult) -> bool:
     """Whether every finite-support part of step ``r``'s proof (the identity, and a
     certificate's non-negativity) holds for any support size (and any N), from the badges'
-    typed :class:`~elbo_book.derive.strength.Sizes`."""
+    typed ``elbo_book.derive.strength.Sizes``."""
     sizes = [_sizes(b) for b in r.badges if _sizes(b) is not Sizes.NONE]
     return bool(sizes) and all(s is Sizes.ANY for s in sizes)
 

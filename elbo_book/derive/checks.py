@@ -379,7 +379,7 @@ def _lemmas(t: Term) -> list[str]:
 def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[Badge]:
     """Prove ``t`` ≥ 0 in every semantics that can interpret it, from its translation
     (:func:`~elbo_book.derive.semantics.proves_nonneg`); return where it was proved (each a
-    :class:`~elbo_book.derive.strength.Badge` saying whether it covers every size).  In the
+    ``elbo_book.derive.strength.Badge`` saying whether it covers every size).  In the
     finite semantics a proof for every K (indexed sums) is tried first; a term without densities
     is proved once, as plain algebra."""
     if _is_algebra([t]):
