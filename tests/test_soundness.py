@@ -227,6 +227,9 @@ FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
         ),
         "the tempered likelihood with power β instead of 1/β",
     ),
+    "chi-square-without-normalising": lambda: Derivation(
+        "f", E(QZ, (POST / QZ) ** 2) - 1, semantics=(IIDDraws(),)
+    ).eq(E(QZ, (PXZ / QZ) ** 2) - E(QZ, PXZ / QZ) ** 2, "Var_q[w] without the 1/p(x)²"),
     # ---- class 8: ill-formed terms --------------------------------------------------------
     "repeated-variable": lambda: Derivation("f", E(q(z, z | x), log(p(x)))).eq(
         log(p(x)), "q(z, z | x) read as q(z | x)"

@@ -71,7 +71,8 @@ def test_equation_relation_counter() -> None:
 
 # Hand-typed chains (two relations in one displayed equation) still in chapters, each named by a
 # piece of its LaTeX: each should become a displayed engine derivation (the tempered-posterior
-# chain of chapter 5 is now ``ch05_beta_vae.tempered_posterior``); the list may only shrink.
+# chain of chapter 5 is now ``ch05_beta_vae.tempered_posterior``, chapter 6's χ² identity
+# ``ch06_importance.chi_square_weight_variance``); the list may only shrink.
 KNOWN_HAND_TYPED = (
     r"= \log Z_\beta(x) - \KL\left(q \,\|\, q^*_\beta\right)",  # 05: tempered posterior
     r"d \log\frac{\sigma_p^2}{\sigma_q^2} \right]",  # 05: isotropic Gaussian KL, d dimensions

@@ -25,6 +25,8 @@ Derivations (chapter ``06_importance_weighting``):
 * ``iwae_gap`` — log p(x) − L_3 = E[t − 1 − log t] ≥ 0 with t = (1/3) Σ_j w_j / p(x).
 * ``iwae_one_sample_is_elbo`` — L_1 = ELBO = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)).
 * ``iwae_monotone`` — L_3 ≥ L_2: leave-one-out averages, then Jensen for a finite average.
+* ``chi_square_weight_variance`` — χ²(p(z|x) ‖ q(z|x)) = E_q[(p(z|x)/q)²] − 1
+  = (E_q[w²] − E_q[w]²) / p(x)² = Var_q[w] / p(x)² (one draw, w = p(x, z)/q(z|x)).
 """
 
 from __future__ import annotations
@@ -276,4 +278,29 @@ def iwae_monotone() -> Derivation:
             label="exchange",
         )
         .eq(iwae_bound_term(2), "definition of L_2", label="def")
+    )
+
+
+@register(chapter=CHAPTER)
+def chi_square_weight_variance() -> Derivation:
+    """χ²(p(z|x) ‖ q(z|x)) = E_q[(p(z|x)/q(z|x))²] − 1 = (E_q[w²] − E_q[w]²) / p(x)²."""
+    qz = q(z | x)
+    w = Named("w", "w", p(x, z) / qz)
+    return (
+        Derivation(
+            "chi_square_weight_variance",
+            Expect(qz, (p(z | x) / qz) ** 2) - 1,
+            title="The χ² divergence is the relative variance of the importance weight",
+            semantics=_SEM,
+        )
+        .eq(
+            Expect(qz, (w / p(x)) ** 2) - 1,
+            "Bayes' rule: p(z|x)/q(z|x) = w / p(x)",
+            label="bayes",
+        )
+        .eq(
+            (Expect(qz, w**2) - Expect(qz, w) ** 2) / p(x) ** 2,
+            "linearity; E_q[w] = p(x) (q normalised): Var_q[w] = E_q[w²] − E_q[w]²",
+            label="variance",
+        )
     )
