@@ -404,7 +404,7 @@ class _Canon:
         out = sympy.Integer(0)
         for poly, sign in ((num, 1), (den, -1)):
             coeff, factors = sympy.factor_list(sympy.expand(poly))
-            coeff = abs(sympy.nsimplify(coeff)) if not coeff.is_Rational else abs(coeff)
+            coeff = abs(coeff)
             if coeff.is_Rational:
                 for prime, e in sympy.factorint(coeff.p).items():
                     out += sign * e * sympy.log(sympy.Integer(prime))
