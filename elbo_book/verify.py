@@ -24,6 +24,7 @@ from typing import TypeVar
 from elbo_book.derive.chain import StepResult
 from elbo_book.derive.mutate import OPERATORS, MutationReport, mutate_derivation
 from elbo_book.derive.registry import collect
+from elbo_book.derive.strength import Badge
 
 T = TypeVar("T")
 
@@ -60,18 +61,9 @@ def _kind(r: StepResult) -> str:
         return "erratum"
     if not r.ok:
         return "FAILED"
-    first = r.badges[0] if r.badges else ""
-    for key, kind in (
-        ("numeric only", "numeric"),
-        ("Jensen", "Jensen"),
-        ("gap =", "gap"),
-        ("any finite support", "any-K"),
-        ("finite support", "finite"),
-        ("Gaussian", "Gaussian"),
-        ("algebra", "algebra"),
-    ):
-        if key in first:
-            return kind
+    first = r.badges[0] if r.badges else None
+    if isinstance(first, Badge):
+        return first.strength.value
     return "other"
 
 

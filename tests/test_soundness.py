@@ -44,14 +44,30 @@ from elbo_book.derive import (
     z,
     z_n,
 )
+from elbo_book.derive.anyk import draws_model, finite_model, proves_zero_in
 from elbo_book.derive.checks import CheckFailed, check_equal
 from elbo_book.derive.draws import IIDDraws
-from elbo_book.derive.semantics import LogGapF, expand_loggap, proves_nonneg, sigma_p
-from elbo_book.derive.terms import Num
+from elbo_book.derive.semantics import (
+    LogGapF,
+    expand_loggap,
+    mu_q,
+    proves_nonneg,
+    sigma_p,
+    sigma_q,
+)
+from elbo_book.derive.terms import RV, Num, Value, Var
 from elbo_book.derive.wellformed import Malformed, check_wellformed
 
 QZ, PXZ, POST = q(z | x), p(x, z), p(z | x)
+Z1, Z2 = RV("z_1"), RV("z_2")
+W1, W2 = p(x, Z1) / q(Z1 | x), p(x, Z2) / q(Z2 | x)  # importance weights of two draws
+Q12 = q(Z1, Z2 | x)
+AVG_KL = (1 / N) * SumN(KL(q(z | n), p(z)))
+SURGERY = KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z")
+INDEX_H = E(q(z), Entropy(q(n | z)))
 HALF = Num(sympy.Rational(1, 2))
+ROOT2 = Num(sympy.Integer(2)) ** HALF
+BETA = Var("beta", r"\beta")
 ZERO = Num(sympy.Integer(0))
 ONES = Integral(Num(sympy.Integer(1)), "z")  # K on a support of K points
 
@@ -142,6 +158,78 @@ FALSE_STEPS: dict[str, Callable[[], Derivation]] = {
     "vanishing-at-S=2..3": lambda: Derivation("f", KL(QZ, POST), semantics=(IIDDraws(),)).eq(
         KL(QZ, POST) + (ONES - 2) * (ONES - 3), "a polynomial in S with roots 2, 3"
     ),
+    # ---- class 7, every size: the indexed-sum prover on the data index and on i.i.d. draws ---
+    "index-sum-not-average": lambda: Derivation("f", SumN(KL(q(z | n), p(z)))).eq(
+        SURGERY, "the sum read as the average (true at N = 1 only)"
+    ),
+    "index-vanishing-at-N=1": lambda: Derivation("f", AVG_KL).eq(
+        SURGERY + (N - 1) * KL(q(z), p(z)), "a term vanishing at N = 1"
+    ),
+    "index-swapped-kl": lambda: Derivation("f", AVG_KL).eq(
+        KL(p(z), q(z)) + MutualInfo(q(n, z), "n", "z"), "KL arguments swapped"
+    ),
+    "index-wrong-bayes": lambda: Derivation("f", SumN(E(q(z | n), log(q(z | n))))).eq(
+        SumN(E(q(z | n), log(q(n | z) * q(z) * q(n)))), "Bayes with q(n) multiplied, not divided"
+    ),
+    "index-swapped-conditional": lambda: Derivation("f", SumN(E(q(z | n), log(q(z | n))))).eq(
+        SumN(E(q(z | n), log(q(n | z)))), "q(z|n) read as q(n|z)"
+    ),
+    "index-aggregate-without-1/N": lambda: Derivation("f", SumN(E(q(z | x_n), log(p(z))))).eq(
+        E(q(z), log(p(z))), "Σ_n q(z|x_n) read as q(z) (it is N q(z))"
+    ),
+    "index-column-normalised": lambda: Derivation("f", SumN(E(q(z | x_n), log(p(z))))).eq(
+        SumN(E(q(z | x_n), log(p(z) / q(z)))) + E(q(z), log(q(z))),
+        "Σ_n q(z|n) log q(z) read as q(z) log q(z) (missing N)",
+    ),
+    "index-entropy-above-log-N": lambda: Derivation("f", INDEX_H).ge(
+        log(N), "ℍ[q(n|z)] ≥ log N", certificate=Gap(INDEX_H - log(N))
+    ),
+    "index-entropy-negative": lambda: Derivation("f", ZERO).ge(
+        INDEX_H, "ℍ[q(n|z)] ≤ 0", certificate=Gap(-INDEX_H)
+    ),
+    "draws-asymmetric-ratio": lambda: Derivation(
+        "f", E(Q12, W1 / (W1 + 2 * W2)), semantics=(IIDDraws(),)
+    ).eq(Num(sympy.Rational(1, 3)), "symmetry misapplied: w_1/(w_1 + 2 w_2) has mean ≠ 1/3"),
+    "draws-wrong-exchange": lambda: Derivation(
+        "f", E(Q12, log(W1 + W2)), semantics=(IIDDraws(),)
+    ).eq(E(q(Z1 | x), log(2 * W1)), "two draws read as one draw twice"),
+    "draws-marginal-unnormalised": lambda: Derivation(
+        "f", E(Q12, W1), semantics=(IIDDraws(normalised=False),)
+    ).eq(p(x), "z_2 integrated out without Σ q = 1"),
+    "draws-swapped-weight": lambda: Derivation(
+        "f", E(Q12, (W1 + W2) / 2), semantics=(IIDDraws(),)
+    ).eq(E(Q12, (q(Z1 | x) / p(x, Z1) + W2) / 2), "one weight inverted"),
+    "log-of-a-square-number-wrong-power": lambda: Derivation("f", log(3 + 2 * ROOT2)).eq(
+        3 * log(1 + ROOT2), "(1 + √2)³ is not 3 + 2√2"
+    ),
+    "gaussian-sixth-moment-wrong": lambda: Derivation(
+        "f", E(QZ, Value("z") ** 6), semantics=(Gaussian(),)
+    ).eq(
+        mu_q**6 + 15 * mu_q**4 * sigma_q**2 + 45 * mu_q**2 * sigma_q**4 + 5 * sigma_q**6,
+        "a wrong coefficient of σ⁶",
+    ),
+    # ---- class 8, support conditions: instances with a zero mass ---------------------------
+    "support-kl-elbo-without-q<<p": lambda: Derivation(
+        "f", log(p(x)), semantics=(Finite(zero_masses=("p",)),)
+    ).eq(KL(QZ, POST) + ELBO, "log p(x) = KL + ELBO where p(z|x) = 0 but q > 0"),
+    "support-importance-with-q-zeros": lambda: Derivation(
+        "f", p(x), semantics=(Finite(zero_masses=("q",)),)
+    ).eq(E(QZ, PXZ / QZ), "p(x) = E_q[p(x, z)/q] where q = 0 but p(x, z) > 0"),
+    "support-jensen-with-p-zeros": lambda: Derivation(
+        "f", log(E(QZ, PXZ / QZ)), semantics=(Finite(zero_masses=("p",)),)
+    ).ge(E(QZ, log(PXZ / QZ)), "Jensen where p(x, z) = 0 but q > 0", certificate=Jensen()),
+    "tempered-posterior-wrong-power": lambda: Derivation(
+        "f", E(QZ, (1 / BETA) * log(p(x | z)) + log(p(z)) - log(QZ))
+    ).eq(
+        log(Integral(p(z) * p(x | z) ** BETA, "z"))
+        - (
+            E(QZ, log(QZ / (p(z) * p(x | z) ** BETA))) + log(Integral(p(z) * p(x | z) ** BETA, "z"))
+        ),
+        "the tempered likelihood with power β instead of 1/β",
+    ),
+    "chi-square-without-normalising": lambda: Derivation(
+        "f", E(QZ, (POST / QZ) ** 2) - 1, semantics=(IIDDraws(),)
+    ).eq(E(QZ, (PXZ / QZ) ** 2) - E(QZ, PXZ / QZ) ** 2, "Var_q[w] without the 1/p(x)²"),
     # ---- class 8: ill-formed terms --------------------------------------------------------
     "repeated-variable": lambda: Derivation("f", E(q(z, z | x), log(p(x)))).eq(
         log(p(x)), "q(z, z | x) read as q(z | x)"
@@ -197,6 +285,36 @@ TRUE_STEPS: dict[str, Callable[[], Derivation]] = {
     "discrete-index-entropy": lambda: Derivation("t", E(q(z), Entropy(q(n | z)))).ge(
         ZERO, "ℍ[q(n|z)] ≥ 0", certificate=Gap(E(q(z), Entropy(q(n | z))))
     ),
+    "index-surgery-any-N": lambda: Derivation("t", AVG_KL).eq(SURGERY, "surgery identity"),
+    "index-entropy-at-most-log-N": lambda: Derivation("t", INDEX_H).le(
+        log(N),
+        "log N − ℍ[q(n|z)] = KL(q(n|z) ‖ q(n)), q(n) = 1/N uniform",
+        certificate=Gap(E(q(z), KL(q(n | z), q(n)))),
+    ),
+    "draws-symmetric-ratio": lambda: Derivation(
+        "t", E(Q12, W1 / (W1 + W2)), semantics=(IIDDraws(),)
+    ).eq(HALF, "exchangeable draws: E[w_1/(w_1 + w_2)] = 1/2"),
+    "draws-exchange": lambda: Derivation("t", E(QZ, log(PXZ / QZ)), semantics=(IIDDraws(),)).eq(
+        E(Q12, log(W2)), "rename z to z_2, integrate z_1 out"
+    ),
+    "log-of-a-square-number": lambda: Derivation("t", log(3 + 2 * ROOT2)).eq(
+        2 * log(1 + ROOT2), "3 + 2√2 = (1 + √2)²"
+    ),
+    "gaussian-sixth-moment": lambda: Derivation(
+        "t", E(QZ, Value("z") ** 6), semantics=(Gaussian(),)
+    ).eq(
+        mu_q**6 + 15 * mu_q**4 * sigma_q**2 + 45 * mu_q**2 * sigma_q**4 + 15 * sigma_q**6,
+        "moments of any order by the proven recursion",
+    ),
+    "support-kl-elbo-with-q-zeros": lambda: Derivation(
+        "t", log(p(x)), semantics=(Finite(zero_masses=("q",)),)
+    ).eq(KL(QZ, POST) + ELBO, "holds when q has zeros (q ≪ p(z|x) still)"),
+    "support-importance-same-zeros": lambda: Derivation(
+        "t", p(x), semantics=(Finite(zero_masses=("p", "q")),)
+    ).eq(E(QZ, PXZ / QZ), "q > 0 wherever p(x, z) > 0"),
+    "support-jensen-with-q-zeros": lambda: Derivation(
+        "t", log(E(QZ, PXZ / QZ)), semantics=(Finite(zero_masses=("q",)),)
+    ).ge(E(QZ, log(PXZ / QZ)), "p(x, z) > 0 wherever q > 0", certificate=Jensen()),
     "plain-algebra": lambda: Derivation("t", N * (N - 1) / 2).eq(
         (N**2 - N) / 2, "expand the product"
     ),
@@ -413,4 +531,187 @@ def test_conclusion_states_where_every_step_was_proved() -> None:
     indexed = Derivation("t", (1 / N) * SumN(KL(q(z | n), p(z)))).eq(
         KL(q(z), p(z)) + MutualInfo(q(n, z), "n", "z"), "surgery"
     )
-    assert "(in finite support K=2..4, N=2..3, normalised, all masses > 0)" in repr(indexed)
+    assert "(in any finite support K, any N)" in repr(indexed)
+
+
+# ---- property: the indexed-sum prover on the data index and on i.i.d. draws ------------------
+_INDEX_ATOMS = (
+    AVG_KL,
+    KL(q(z), p(z)),
+    MutualInfo(q(n, z), "n", "z"),
+    INDEX_H,
+    log(N),
+    (1 / N) * SumN(E(q(z | x_n), log(p(x_n | z)))),
+    (1 / N) * SumN(E(q(z | x_n), log(p(x_n, z) / q(z | x_n)))),
+)
+_INDEX_RELATIONS = (
+    (1, -1, -1, 0, 0, 0, 0),  # surgery: average KL = KL(q(z) ‖ p(z)) + 𝕀
+    (0, 0, 1, 1, -1, 0, 0),  # 𝕀 = log N − E ℍ[q(n|z)]
+    (1, 0, 0, 0, 0, -1, 1),  # average ELBO = reconstruction − average KL
+)
+_DRAW_ATOMS = (
+    E(Q12, W1 / (W1 + W2)),
+    E(Q12, W2 / (W1 + W2)),
+    E(Q12, Num(sympy.Integer(1))),
+    E(Q12, (W1 + W2) / 2),
+    p(x),
+    E(Q12, log(W1 + W2)),
+    E(Q12, log(W1)),
+    E(QZ, log(PXZ / QZ)),
+)
+_DRAW_RELATIONS = (
+    (1, -1, 0, 0, 0, 0, 0, 0),  # exchangeability
+    (1, 1, -1, 0, 0, 0, 0, 0),  # the two ratios sum to one
+    (0, 0, 0, 1, -1, 0, 0, 0),  # unbiasedness of the mean weight
+    (0, 0, 0, 0, 0, 0, 1, -1),  # the other draw integrates out
+)
+
+
+def _lin(coeffs: tuple[int, ...], atoms: tuple[object, ...]) -> object:
+    out: object = Num(sympy.Integer(0))
+    for c, atom in zip(coeffs, atoms, strict=True):
+        if c:
+            out = out + Num(sympy.Integer(c)) * atom  # type: ignore[operator]
+    return out
+
+
+def _pair(
+    coeffs: list[int], lam: list[int], perturb: int, rows: tuple[tuple[int, ...], ...]
+) -> tuple[list[int], list[int]]:
+    other = [
+        c + sum(lr * row[j] for lr, row in zip(lam, rows, strict=True))
+        for j, c in enumerate(coeffs)
+    ]
+    if perturb < len(coeffs):
+        other[perturb] += 1
+    return coeffs, other
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.lists(st.integers(-2, 2), min_size=len(_INDEX_ATOMS), max_size=len(_INDEX_ATOMS)),
+    st.lists(st.integers(-1, 1), min_size=len(_INDEX_RELATIONS), max_size=len(_INDEX_RELATIONS)),
+    st.integers(0, len(_INDEX_ATOMS)),
+    st.integers(0, 10**6),
+)
+def test_index_prover_agrees_numerically_at_unused_sizes(
+    coeffs: list[int], lam: list[int], perturb: int, seed: int
+) -> None:
+    """Every K and N: true combinations are proved; whatever is proved agrees at K ∈ {5, 7},
+    N ∈ {4, 6}."""
+    ca, cb = _pair(coeffs, lam, perturb, _INDEX_RELATIONS)
+    a, b = _lin(tuple(ca), _INDEX_ATOMS), _lin(tuple(cb), _INDEX_ATOMS)
+    proved = proves_zero_in(finite_model(), a, b)  # type: ignore[arg-type]
+    if perturb == len(_INDEX_ATOMS):
+        assert proved, "a true identity was not proved"
+    if not proved:
+        return
+    rng = random.Random(seed)
+    for k, m in ((5, 4), (7, 6)):
+        (inst,) = Finite(sizes=(k,), index_sizes=(m,)).instances([a, b])  # type: ignore[list-item]
+        vals = inst.sample(rng.random)
+        va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
+        vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
+        assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    st.lists(st.integers(-2, 2), min_size=len(_DRAW_ATOMS), max_size=len(_DRAW_ATOMS)),
+    st.lists(st.integers(-1, 1), min_size=len(_DRAW_RELATIONS), max_size=len(_DRAW_RELATIONS)),
+    st.integers(0, len(_DRAW_ATOMS)),
+    st.integers(0, 10**6),
+)
+def test_draws_prover_agrees_numerically_at_unused_sizes(
+    coeffs: list[int], lam: list[int], perturb: int, seed: int
+) -> None:
+    """Every support size S: true combinations are proved; whatever is proved agrees at
+    S ∈ {5, 7}."""
+    ca, cb = _pair(coeffs, lam, perturb, _DRAW_RELATIONS)
+    a, b = _lin(tuple(ca), _DRAW_ATOMS), _lin(tuple(cb), _DRAW_ATOMS)
+    proved = proves_zero_in(draws_model(), a, b)  # type: ignore[arg-type]
+    if perturb == len(_DRAW_ATOMS):
+        assert proved, "a true identity was not proved"
+    if not proved:
+        return
+    rng = random.Random(seed)
+    for size in (5, 7):
+        (inst,) = IIDDraws(sizes=(size,)).instances([a, b])  # type: ignore[list-item]
+        vals = inst.sample(rng.random)
+        va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
+        vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
+        assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)
+
+
+# ---- equality cases of Gibbs and Jensen (issue 14, item 2) ---------------------------------------
+def test_equality_cases_are_checked_statements() -> None:
+    from elbo_book.derive.library import foundations as F
+
+    kl = F.kl_equality_case()
+    assert kl.conditions == ((POST, QZ),)
+    assert "= 0 ⟺ pθ(z | x) = qφ(z | x) at every point" in kl.text()
+    assert any("full support" in b for b in kl.badges)
+    jensen = F.jensen_equality_case_elbo()
+    assert jensen.conditions == ((PXZ / QZ, E(QZ, PXZ / QZ)),)
+    assert F.jensen_equality_case_elbo(equivalent=True).conditions == ((POST, QZ),)
+    assert F.entropy_equality_case().conditions[0][1] == q(z, sub=False)
+    assert all(r.ok for r in F.entropy_at_most_log_k.check())
+
+
+def test_false_equality_cases_are_rejected() -> None:
+    from elbo_book.derive.equality import EqualityCase, jensen_equality_case
+
+    with pytest.raises(CheckFailed):  # p(x, z)/q is not p(z|x)/q
+        EqualityCase(KL(QZ, POST), equivalent=(PXZ, QZ)).verify()
+    with pytest.raises(CheckFailed):  # −E_q[log q] is not a combination of t − 1 − log t
+        EqualityCase(Entropy(QZ)).verify()
+    with pytest.raises(CheckFailed):  # a negative coefficient
+        EqualityCase(-KL(QZ, POST)).verify()
+    with pytest.raises(CheckFailed):  # the form is not the gap
+        EqualityCase(KL(QZ, POST), form=E(QZ, LogGap(PXZ / QZ))).verify()
+    with pytest.raises(CheckFailed):  # not a Jensen step
+        jensen_equality_case(log(p(x)), ELBO)
+    with pytest.raises(CheckFailed):  # nothing is stated before it is checked
+        EqualityCase(KL(QZ, POST)).text()
+
+
+def test_support_badges_name_the_zero_masses() -> None:
+    (r,) = TRUE_STEPS["support-kl-elbo-with-q-zeros"]().check()
+    assert "q(z|x) zero at one point, all other masses > 0" in r.badges[0]
+    assert "any finite support" not in r.badges[0]  # the indexed sums read every mass as > 0
+    assert not Finite(zero_masses=("q",)).covers(Finite())
+    with pytest.raises(ValueError, match="zero_masses"):
+        Finite(zero_masses=("x",))
+
+
+def test_strengths_are_typed() -> None:
+    from elbo_book.derive.strength import Badge, Sizes, Strength
+
+    (any_k,) = Derivation("t", log(p(x))).eq(KL(QZ, POST) + ELBO, "identity").check()
+    (badge,) = any_k.badges
+    assert isinstance(badge, Badge) and badge.strength is Strength.ANY_SIZE
+    assert badge.sizes is Sizes.ANY
+    (fixed,) = TRUE_STEPS["support-kl-elbo-with-q-zeros"]().check()
+    assert fixed.badges[0].strength is Strength.FIXED_SIZES  # type: ignore[attr-defined]
+    (gap,) = TRUE_STEPS["bound-with-kl"]().check()
+    assert [b.strength for b in gap.badges] == [Strength.GAP, Strength.ANY_SIZE]  # type: ignore[attr-defined]
+    (cross,) = Derivation("t", log(p(x))).eq(KL(QZ, POST) + ELBO, "i", crosscheck=True).check()
+    assert cross.badges[-1].strength is Strength.CROSS_CHECK  # type: ignore[attr-defined]
+    assert cross.badges[-1].startswith("+ numeric cross-check (")
+    with pytest.raises(TypeError):
+        Badge("✓ made up", "any-K")  # type: ignore[arg-type]
+
+
+def test_pointwise_bayes_rule() -> None:
+    """Bayes' rule at every z (not in expectation), in the finite and the Gaussian family."""
+    from elbo_book.derive.checks import check_pointwise
+
+    bayes = log(p(x | z)) + log(p(z)) - log(p(x))
+    badges = check_pointwise(log(POST), bayes, (Finite(), Gaussian()))
+    assert [b.startswith("✓ at every z") for b in badges] == [True, True]
+    for wrong in (log(p(x | z)) + log(p(z)), log(p(x | z)) - log(p(x))):
+        for sem in (Finite(), Gaussian()):
+            with pytest.raises(CheckFailed):
+                check_pointwise(log(POST), wrong, (sem,))
+    with pytest.raises(CheckFailed, match="ill-formed"):
+        check_pointwise(log(q(z, z | x)), log(QZ), (Finite(),))

@@ -9,7 +9,7 @@ per step (:mod:`elbo_book.derive.chain`).  ``elbo_book/derive/README.md`` is the
 from elbo_book.derive.chain import Derivation, Step, StepError, StepResult
 from elbo_book.derive.checks import CheckFailed, Gap, Jensen, Numeric
 from elbo_book.derive.registry import collect, register
-from elbo_book.derive.semantics import Finite, Gaussian, N
+from elbo_book.derive.semantics import Finite, Gaussian, K, N
 from elbo_book.derive.terms import (
     ELBO,
     KL,
@@ -50,6 +50,7 @@ __all__ = [
     "Gaussian",
     "Integral",
     "Jensen",
+    "K",
     "LogGap",
     "MutualInfo",
     "N",

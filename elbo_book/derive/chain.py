@@ -17,13 +17,13 @@ import time
 from dataclasses import dataclass, field, replace
 
 from elbo_book.derive.checks import (
-    ALGEBRA_BADGE,
     Certificate,
     CheckFailed,
     Numeric,
     check_relation,
 )
 from elbo_book.derive.semantics import Finite, Semantics
+from elbo_book.derive.strength import Badge, Sizes, Strength
 from elbo_book.derive.terms import Term, as_term
 
 __all__ = ["Derivation", "Step", "StepError", "StepResult"]
@@ -207,14 +207,15 @@ class Derivation:
         raise KeyError(f"no step labelled {label!r} in {self.name!r}")
 
     # ---- checking -------------------------------------------------------------------------
-    def check_step(self, i: int, step: Step | None = None) -> list[str]:
+    def check_step(self, i: int, step: Step | None = None) -> list[Badge]:
         """Check step ``i`` (or a replacement ``step`` at that position); raise CheckFailed."""
         s = step or self.steps[i]
         sem = s.semantics or self.semantics
         badges = check_relation(self.previous(i), s.rel, s.expr, s.certificate, sem)
         if s.crosscheck:
             num = Numeric(trials=5).check(self.previous(i), s.rel, s.expr, sem)
-            badges.append(num[0].replace("numeric only", "+ numeric cross-check"))
+            text = f"+ numeric cross-check ({num[0].split('(', 1)[1]}"
+            badges.append(Badge(text, Strength.CROSS_CHECK))
         return badges
 
     def check(self, raise_on_failure: bool = True) -> list[StepResult]:
@@ -231,9 +232,11 @@ class Derivation:
                     res = StepResult(s, True, tuple(badges))
             except CheckFailed as err:
                 if s.expect_fail:
-                    res = StepResult(s, True, ("✗ fails as expected",), str(err))
+                    res = StepResult(
+                        s, True, (Badge("✗ fails as expected", Strength.ERRATUM),), str(err)
+                    )
                 else:
-                    res = StepResult(s, False, ("✗ FAILED",), str(err))
+                    res = StepResult(s, False, (Badge("✗ FAILED", Strength.FAILED),), str(err))
             results.append(
                 StepResult(res.step, res.ok, res.badges, res.detail, time.perf_counter() - t0)
             )
@@ -283,19 +286,22 @@ class Derivation:
     def _conclusion_where(self) -> str:
         """Where the conclusion was proved, from the verdicts: every step must have been proved in
         a semantics for it to count (a step of plain algebra holds in all of them); a finite
-        semantics in which every step was proved for any K counts as "any finite support K"."""
+        semantics in which every step was proved for every size counts as that (its
+        :meth:`~elbo_book.derive.semantics.Semantics.describe_any_size`)."""
         rs = [r for r in self.results if not r.expected_failure]
-        if all(ALGEBRA_BADGE in r.badges for r in rs):
+        if all(_is_algebra_step(r) for r in rs):
             return "plain algebra, outside any model"
-        model = [r for r in rs if ALGEBRA_BADGE not in r.badges]
+        model = [r for r in rs if not _is_algebra_step(r)]
         where: list[str] = []
+        chain_terms = [self.start, *(st.expr for st in self.steps)]
         for sem in self.conclusion()[1]:
-            if isinstance(sem, Finite) and all(_any_k_only(r) for r in model):
-                where.append("any finite support K")
+            any_size = sem.describe_any_size(chain_terms)
+            if any_size is not None and all(_any_size_only(r) for r in model):
+                where.append(any_size)
                 continue
             if all(self._proved_in(r, sem) for r in model):
                 where.append(sem.describe([self.start, self.end]))
-        return "; ".join(where)
+        return "; ".join(dict.fromkeys(where))
 
     def _proved_in(self, r: StepResult, base: Semantics) -> bool:
         """Whether step ``r`` was proved (its badges say so) in a semantics covering ``base``."""
@@ -402,11 +408,20 @@ class Derivation:
         )
 
 
-def _any_k_only(r: StepResult) -> bool:
+def _sizes(b: str) -> Sizes:
+    return b.sizes if isinstance(b, Badge) else Sizes.NONE
+
+
+def _is_algebra_step(r: StepResult) -> bool:
+    return any(isinstance(b, Badge) and b.strength is Strength.ALGEBRA for b in r.badges)
+
+
+def _any_size_only(r: StepResult) -> bool:
     """Whether every finite-support part of step ``r``'s proof (the identity, and a
-    certificate's non-negativity) holds for any support size K."""
-    finite = [b for b in r.badges if "finite support" in b]
-    return bool(finite) and all("any finite support K" in b for b in finite)
+    certificate's non-negativity) holds for any support size (and any N), from the badges'
+    typed ``elbo_book.derive.strength.Sizes``."""
+    sizes = [_sizes(b) for b in r.badges if _sizes(b) is not Sizes.NONE]
+    return bool(sizes) and all(s is Sizes.ANY for s in sizes)
 
 
 def _tex_text(s: str) -> str:

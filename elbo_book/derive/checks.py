@@ -34,10 +34,12 @@ from dataclasses import dataclass
 import sympy
 
 from elbo_book.derive import anyk
-from elbo_book.derive.anyk import NotHandled, proves_zero
+from elbo_book.derive.anyk import NotHandled
+from elbo_book.derive.draws import IIDDraws
 from elbo_book.derive.normal_form import residual
 from elbo_book.derive.semantics import (
     Finite,
+    Gaussian,
     Instance,
     Semantics,
     Undefined,
@@ -45,8 +47,8 @@ from elbo_book.derive.semantics import (
     expand_loggap,
     proves_nonneg,
     translate_algebra,
-    uses_index,
 )
+from elbo_book.derive.strength import Badge, Sizes, Strength
 from elbo_book.derive.terms import (
     KL,
     Density,
@@ -77,6 +79,7 @@ __all__ = [
     "Uninterpretable",
     "check_algebra",
     "check_equal",
+    "check_pointwise",
     "check_relation",
     "lemma_form",
     "prove_log_bound",
@@ -140,10 +143,28 @@ def _counterexample(
 ANY_K_BADGE = "✓ symbolic, any finite support K (indexed sums)"
 
 
-def _any_k(a: Term, b: Term) -> bool:
-    """Whether the any-K prover proves a = b (False: not proven, fall back to fixed sizes)."""
+def size_model(sem: Semantics) -> anyk.SizeModel | None:
+    """The indexed-sum reading of ``sem`` (symbolic sizes), or None for a family without sizes."""
+    if isinstance(sem, Finite):
+        return None if sem.zero_masses else anyk.finite_model()
+    if isinstance(sem, IIDDraws):
+        return anyk.draws_model(sem.normalised)
+    return None
+
+
+def any_size_badge(sem: Semantics, terms: list[Term]) -> str:
+    """The badge of an identity proved by the indexed-sum prover in ``sem``."""
+    return f"✓ symbolic, {sem.describe_any_size(terms)} (indexed sums)"
+
+
+def _any_size(sem: Semantics, a: Term, b: Term) -> bool:
+    """Whether the indexed-sum prover proves a = b in ``sem`` for every size (False: not
+    proven, fall back to fixed sizes)."""
+    model = size_model(sem)
+    if model is None:
+        return False
     try:
-        return proves_zero(a, b)
+        return anyk.proves_zero_in(model, a, b)
     except (NotHandled, Undefined):
         return False
 
@@ -162,7 +183,7 @@ def _free_sampler(expr: sympy.Expr) -> Callable[[Callable[[], float]], dict[symp
     return sample
 
 
-def check_algebra(a: Term, b: Term) -> list[str]:
+def check_algebra(a: Term, b: Term) -> list[Badge]:
     """Prove ``a = b`` for terms without densities, reading every symbol as a plain symbol (its
     declared sign only): no model instance, no size, no fixed parameter, no normalisation."""
     try:
@@ -175,7 +196,7 @@ def check_algebra(a: Term, b: Term) -> list[str]:
             f"not an identity (algebra): the residual {_short(atoms.restore(res))} is not "
             "zero; " + _counterexample(ta - tb, _free_sampler(ta - tb))
         )
-    return [ALGEBRA_BADGE]
+    return [Badge(ALGEBRA_BADGE, Strength.ALGEBRA)]
 
 
 def random_values(
@@ -211,17 +232,17 @@ def _probe(a: Term, b: Term, sem: Semantics) -> list[str]:
     return labels
 
 
-def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[Badge]:
     """Prove ``a = b`` in each semantics that can interpret both; return the strength badges.
     A step without densities is algebra: it is proved once, outside every model
     (:func:`check_algebra`)."""
     terms = [a, b]
     if _is_algebra(terms):
         return check_algebra(a, b)
-    badges: list[str] = []
+    badges: list[Badge] = []
     for sem in semantics:
-        if isinstance(sem, Finite) and _any_k(a, b):
-            badges.append(ANY_K_BADGE)
+        if _any_size(sem, a, b):
+            badges.append(Badge(any_size_badge(sem, terms), Strength.ANY_SIZE, Sizes.ANY))
             continue
         try:
             for inst in sem.instances(terms):
@@ -239,9 +260,50 @@ def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]
         except Undefined as err:
             raise InvalidTerm(f"undefined term: {err}") from err
         badge = sem.badge(terms)
-        badges.append(badge + (f"; also numerically at {' and '.join(probed)}" if probed else ""))
+        text = badge + (f"; also numerically at {' and '.join(probed)}" if probed else "")
+        if isinstance(sem, Gaussian):
+            badges.append(Badge(text, Strength.GAUSSIAN))
+        else:
+            badges.append(Badge(text, Strength.FIXED_SIZES, Sizes.FIXED))
     if not badges:
         raise Uninterpretable("no semantics of this derivation can interpret this step")
+    return badges
+
+
+def check_pointwise(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[Badge]:
+    """Prove ``a = b`` as functions of the latent z, at *every* value of z (not in expectation):
+    the terms may mention z free (each is first checked well-formed with z bound, as in
+    ``∫ a dz``).  In the Gaussian family z is a real symbol; in the finite family z is a free
+    index k of the indexed-sum prover (every point of every support size K).  Raises
+    :class:`CheckFailed` when no semantics proves it."""
+    try:
+        for t in (a, b):
+            check_wellformed(Integral(t, "z"))
+    except Malformed as err:
+        raise InvalidTerm(str(err)) from err
+    badges: list[Badge] = []
+    k = anyk.free_index()
+    for sem in semantics:
+        try:
+            if isinstance(sem, Gaussian):
+                res, atoms = residual(sem.tr(a) - sem.tr(b))
+                if res != 0:
+                    raise CheckFailed(
+                        f"not an identity at every z ({sem.name}): the residual "
+                        f"{_short(atoms.restore(res))} is not zero"
+                    )
+                badges.append(Badge(f"✓ at every z, {sem.describe([a, b])}", Strength.GAUSSIAN))
+            elif (model := size_model(sem)) is not None:
+                if not anyk.proves_zero_in(model, a, b, {"z": k}):
+                    raise CheckFailed(f"not proved at every z ({sem.name}, indexed sums)")
+                text = f"✓ at every z, {sem.describe_any_size([a, b])} (indexed sums)"
+                badges.append(Badge(text, Strength.ANY_SIZE, Sizes.ANY))
+        except (Unsupported, NotHandled):
+            continue
+        except Undefined as err:
+            raise InvalidTerm(f"undefined term: {err}") from err
+    if not badges:
+        raise Uninterpretable("no semantics can check this pointwise identity")
     return badges
 
 
@@ -251,7 +313,9 @@ def check_equal(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[str]
 class Certificate:
     """Evidence for an inequality step (or a numeric check)."""
 
-    def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+    def check(
+        self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]
+    ) -> list[Badge]:
         raise NotImplementedError
 
     def terms(self) -> tuple[Term, ...]:
@@ -312,9 +376,10 @@ def _lemmas(t: Term) -> list[str]:
     return list(dict.fromkeys(out)) or ["positive factors"]
 
 
-def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[Badge]:
     """Prove ``t`` ≥ 0 in every semantics that can interpret it, from its translation
-    (:func:`~elbo_book.derive.semantics.proves_nonneg`); return where it was proved.  In the
+    (:func:`~elbo_book.derive.semantics.proves_nonneg`); return where it was proved (each a
+    ``elbo_book.derive.strength.Badge`` saying whether it covers every size).  In the
     finite semantics a proof for every K (indexed sums) is tried first; a term without densities
     is proved once, as plain algebra."""
     if _is_algebra([t]):
@@ -324,13 +389,15 @@ def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
             raise InvalidTerm(f"undefined term: {err}") from err
         if not proves_nonneg(e):
             raise CheckFailed(f"the certificate {t.text()} is not proved ≥ 0 (algebra)")
-        return ["plain algebra"]
-    where: list[str] = []
+        return [Badge("plain algebra", Strength.ALGEBRA)]
+    where: list[Badge] = []
     for sem in semantics:
-        if isinstance(sem, Finite) and not uses_index([t]):
+        model = size_model(sem)
+        if model is not None:
             try:
-                if anyk.proves_nonneg_any_k(t):
-                    where.append("any finite support K")
+                if anyk.proves_nonneg_in(model, t):
+                    text = str(sem.describe_any_size([t]))
+                    where.append(Badge(text, Strength.ANY_SIZE, Sizes.ANY))
                     continue
             except (anyk.NotHandled, Undefined):
                 pass
@@ -346,10 +413,22 @@ def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[str]:
             continue
         except Undefined as err:
             raise InvalidTerm(f"undefined term: {err}") from err
-        where.append(sem.describe([t]))
+        if isinstance(sem, Gaussian):
+            where.append(Badge(sem.describe([t]), Strength.GAUSSIAN))
+        else:
+            where.append(Badge(sem.describe([t]), Strength.FIXED_SIZES, Sizes.FIXED))
     if not where:
         raise CheckFailed(f"no semantics of this step can prove {t.text()} ≥ 0")
     return where
+
+
+def _sizes_of(where: list[Badge]) -> Sizes:
+    """FIXED if any part was proved at fixed sizes only, ANY if every finite part holds for
+    every size, NONE without a finite family."""
+    kinds = {b.sizes for b in where}
+    if Sizes.FIXED in kinds:
+        return Sizes.FIXED
+    return Sizes.ANY if Sizes.ANY in kinds else Sizes.NONE
 
 
 @dataclass(frozen=True)
@@ -363,7 +442,9 @@ class Gap(Certificate):
     def terms(self) -> tuple[Term, ...]:
         return (self.gap,)
 
-    def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+    def check(
+        self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]
+    ) -> list[Badge]:
         form = lemma_form(self.gap)
         where = prove_nonneg(form, semantics)
         if form != self.gap:
@@ -382,7 +463,8 @@ class Gap(Certificate):
                 f"the difference is not the certificate {self.gap.text()}: {err}"
             ) from err
         reason = "; ".join(_lemmas(self.gap))
-        return [f"✓ gap = {self.gap.text()} ≥ 0: {reason} (in {', '.join(where)})", *badges]
+        text = f"✓ gap = {self.gap.text()} ≥ 0: {reason} (in {', '.join(where)})"
+        return [Badge(text, Strength.GAP, _sizes_of(where)), *badges]
 
 
 def _as_expectation(t: Term) -> tuple[Density, Term] | None:
@@ -431,7 +513,9 @@ class Jensen(Certificate):
     :class:`Gap`.  The two expectations may sit inside larger expressions (c + log E[Y],
     −log E[Y], a sum over n of such terms): only the identity with the gap matters."""
 
-    def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+    def check(
+        self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]
+    ) -> list[Badge]:
         if rel not in ("≥", "≤"):
             raise CheckFailed("Jensen's inequality gives ≥ or ≤, not =")
         larger, smaller = (prev, new) if rel == "≥" else (new, prev)
@@ -449,11 +533,11 @@ class Jensen(Certificate):
                 failure = err
                 continue
             where = prove_nonneg(gap, semantics)
-            return [
+            text = (
                 f"✓ Jensen: log E_q[Y] − E_q[log Y] = E_q[t − 1 − log t] ≥ 0, t = Y / E_q[Y] "
-                f"({prove_log_bound()}; in {', '.join(where)})",
-                *badges,
-            ]
+                f"({prove_log_bound()}; in {', '.join(where)})"
+            )
+            return [Badge(text, Strength.JENSEN, _sizes_of(where)), *badges]
         assert failure is not None
         raise type(failure)(
             f"Jensen: larger − smaller is not E_q[t − 1 − log t] with t = Y / E_q[Y] (q must be "
@@ -467,7 +551,9 @@ class Numeric(Certificate):
 
     trials: int = 20
 
-    def check(self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]) -> list[str]:
+    def check(
+        self, prev: Term, rel: str, new: Term, semantics: tuple[Semantics, ...]
+    ) -> list[Badge]:
         rng = random.Random(0)
         done = 0
         for sem in semantics:
@@ -495,7 +581,7 @@ class Numeric(Certificate):
                 raise InvalidTerm(f"undefined term: {err}") from err
         if not done:
             raise CheckFailed("no semantics could evaluate this step numerically")
-        return [f"numeric only ({done} random instances)"]
+        return [Badge(f"numeric only ({done} random instances)", Strength.NUMERIC)]
 
 
 def check_relation(
@@ -504,7 +590,7 @@ def check_relation(
     new: Term,
     certificate: Certificate | None,
     semantics: tuple[Semantics, ...],
-) -> list[str]:
+) -> list[Badge]:
     """Check ``prev rel new``; return the badges or raise :class:`CheckFailed`."""
     if rel not in RELATIONS:
         raise CheckFailed(f"unknown relation {rel!r}; expected one of {RELATIONS}")

@@ -17,6 +17,8 @@ import sympy
 
 from elbo_book.derive.semantics import (
     Instance,
+    K,
+    N,
     Semantics,
     Undefined,
     Unsupported,
@@ -34,6 +36,7 @@ from elbo_book.derive.terms import (
     Named,
     Term,
     Var,
+    walk,
 )
 
 __all__ = ["IIDDraws"]
@@ -92,6 +95,10 @@ class _DrawsModel:
         arithmetic = translate_arithmetic(t, lambda a: self.tr(a, env))
         if arithmetic is not None:
             return arithmetic
+        if t == K:
+            return sympy.Integer(self.size)
+        if t == N:
+            raise Unsupported("the i.i.d.-draws model has no data index")
         if isinstance(t, Var):
             return t.sympy()
         if isinstance(t, Density):
@@ -174,6 +181,26 @@ class IIDDraws(Semantics):
         return (
             f"finite support {sizes_text('S', self.sizes)}, i.i.d. draws, {q_text}, "
             "any positive prior, all masses > 0"
+        )
+
+    def describe_any_size(self, terms: list[Term] | None = None) -> str | None:
+        """The same family for every support size S; the number of draws is the one written
+        (the draws the terms name, e.g. ``z_1..z_3``), not a symbol."""
+        q_text = "q(z|x) normalised" if self.normalised else "any positive q(z|x)"
+        draws = sorted(
+            {
+                int(v[2:])
+                for t in terms or []
+                for s in walk(t)
+                if isinstance(s, Density)
+                for v in s.vars + s.given
+                if v.startswith("z_") and v[2:].isdigit()
+            }
+        )
+        written = f" z_{draws[0]}..z_{draws[-1]} as written" if len(draws) > 1 else ""
+        return (
+            f"any finite support S, i.i.d. draws{written}, {q_text}, any positive prior, "
+            "all masses > 0"
         )
 
     def covers(self, other: Semantics) -> bool:

@@ -32,7 +32,7 @@ class LogAtoms:
 
     def atom(self, f: sympy.Expr, minus_f: sympy.Expr | None = None) -> sympy.Symbol:
         """``log|f|`` as a symbol; ``f`` and ``-f`` share it (``minus_f``: -f, expanded)."""
-        if f.is_Symbol or f.is_Integer:
+        if f.is_Symbol or f.is_Integer or (f.is_number and f.is_positive):
             key = f
         else:
             e = sympy.expand(f) if minus_f is None else f
@@ -68,6 +68,9 @@ class LogAtoms:
         if arg.is_Rational:
             return self._log_rational(sympy.Rational(arg))
         if arg.is_number and not arg.free_symbols:
+            root = _exact_square_root(arg)
+            if root is not None:
+                return 2 * self.log_of(root)  # log(3 + 2√2) = 2 log(1 + √2)
             return self.atom(arg)  # an irrational constant such as pi
         ring, frac = sfield(arg)
         if not ring.gens or (frac.numer.is_ground and frac.denom.is_ground):
@@ -98,6 +101,18 @@ class LogAtoms:
         if isinstance(expr, sympy.log):
             return self.log_of(self.linearise(expr.args[0], sub).xreplace(sub))
         return expr.func(*[self.linearise(a, sub) for a in expr.args])
+
+
+def _exact_square_root(a: sympy.Expr) -> sympy.Expr | None:
+    """A positive r with r² = a exactly and r simpler than √a (by denesting), or None."""
+    if a.is_positive is not True:
+        return None
+    root = sympy.sqrtdenest(sympy.sqrt(a))
+    if root.is_positive is not True or sympy.expand(root**2 - a) != 0:
+        return None
+    if isinstance(root, sympy.Pow) and root.exp == sympy.Rational(1, 2):
+        return None  # not denested: √a itself
+    return root
 
 
 def residual(

@@ -62,13 +62,16 @@ __all__ = [
     "Finite",
     "Gaussian",
     "Instance",
+    "K",
     "LogGapF",
     "N",
     "Semantics",
     "Undefined",
     "Unsupported",
     "expand_loggap",
+    "moment_by_recursion",
     "positive_log",
+    "prove_moment_recursion",
     "proves_nonneg",
     "sizes_text",
     "translate_algebra",
@@ -77,6 +80,9 @@ __all__ = [
 
 N = Var("N")
 """The number of data points; the finite semantics replaces it by the instance's N."""
+K = Var("K")
+"""The number of points of the latent's support; the finite semantics replaces it by the
+instance's K (the i.i.d.-draws semantics by its S).  No continuous family has it."""
 
 
 class LogGapF(sympy.Function):
@@ -190,30 +196,47 @@ def translate_algebra(t: Term) -> sympy.Expr:
     raise Unsupported(f"{type(t).__name__} is not algebra")
 
 
-def proves_nonneg(e: sympy.Expr, positive: Callable[[sympy.Expr], bool] = _known_positive) -> bool:
+def proves_nonneg(
+    e: sympy.Expr,
+    positive: Callable[[sympy.Expr], bool] = _known_positive,
+    ranges: dict[sympy.Symbol, tuple[sympy.Expr, sympy.Expr]] | None = None,
+) -> bool:
     """True when ``e`` ≥ 0 is proved for every value of its symbols allowed by their assumptions
     (probabilities and scales positive, means real), by these rules only: a sum or product of
     non-negative factors; t − 1 − log t with t > 0; an even power of a real; a power of a
     positive base; log u with u − 1 ≥ 0, and −log u with 1 − u ≥ 0 (both tested after
-    cancelling to one fraction); a finite sum of non-negative terms; a leaf that SymPy's
+    cancelling to one fraction); a finite sum of non-negative terms, and −Σ f as Σ (−f);
+    Σ_{m=lo}^{hi} f(m) − f(i) for f ≥ 0 and an index i bound to the same range by an enclosing
+    sum (``ranges``: index → (lo, hi); the sum of the other terms); a leaf that SymPy's
     assumptions call non-negative.  False means *not proved*.  ``positive`` decides "known to be
     positive" (as in :func:`translate_arithmetic`)."""
+    ranges = ranges or {}
 
     def rec(a: sympy.Expr) -> bool:
-        return proves_nonneg(a, positive)
+        return proves_nonneg(a, positive, ranges)
 
     if isinstance(e, LogGapF):
         return positive(e.args[0])
     if e.is_Add:
+        if len(e.args) == 2:
+            for whole, part in (e.args, e.args[::-1]):
+                if _sum_minus_term(whole, part, ranges) and rec(whole.function):
+                    return True
         return all(rec(a) for a in e.args)
     if e.is_Mul:
         coeff, rest = e.as_coeff_Mul()
         factors = list(sympy.Mul.make_args(rest))
         if coeff.is_negative:
+            sums = [f for f in factors if isinstance(f, sympy.Sum)]
             logs = [f for f in factors if isinstance(f, sympy.log)]
-            if len(logs) != 1 or not rec(sympy.cancel(1 - logs[0].args[0])):
+            if len(logs) == 1 and rec(sympy.cancel(1 - logs[0].args[0])):
+                factors.remove(logs[0])
+            elif sums:
+                inner = sums[0]
+                factors.remove(inner)
+                factors.append(sympy.Sum(-inner.function, *inner.limits))
+            else:
                 return False
-            factors.remove(logs[0])
         return all(rec(f) for f in factors)
     if e.is_Pow:
         base, exp = e.args
@@ -223,8 +246,22 @@ def proves_nonneg(e: sympy.Expr, positive: Callable[[sympy.Expr], bool] = _known
     if isinstance(e, sympy.log):
         return rec(sympy.cancel(e.args[0] - 1))
     if isinstance(e, sympy.Sum):
-        return rec(e.function)
+        inner = {**ranges, **{v: (lo, hi) for v, lo, hi in e.limits}}
+        return proves_nonneg(e.function, positive, inner)
     return e.is_nonnegative is True or positive(e)
+
+
+def _sum_minus_term(
+    whole: sympy.Expr, part: sympy.Expr, ranges: dict[sympy.Symbol, tuple[sympy.Expr, sympy.Expr]]
+) -> bool:
+    """Whether ``whole + part`` is Σ_{m=lo}^{hi} f(m) − f(i) with i bound to (lo, hi)."""
+    if not isinstance(whole, sympy.Sum) or len(whole.limits) != 1:
+        return False
+    m, lo, hi = whole.limits[0]
+    return any(
+        ranges.get(i) == (lo, hi) and sympy.expand(part + whole.function.xreplace({m: i})) == 0
+        for i in ranges
+    )
 
 
 class Unsupported(Exception):
@@ -273,6 +310,11 @@ class Semantics:
         data-index sizes only when a term uses the index) or in general."""
         raise NotImplementedError
 
+    def describe_any_size(self, terms: list[Term] | None = None) -> str | None:
+        """What a proof by the indexed-sum prover (``elbo_book.derive.anyk``, symbolic sizes)
+        covers in this family, or None when the family has no sizes."""
+        return None
+
     def badge(self, terms: list[Term]) -> str:
         """The strength badge of a step proved here: "✓ symbolic," followed by :meth:`describe`."""
         return f"✓ symbolic, {self.describe(terms)}"
@@ -315,11 +357,12 @@ def uses_index(terms: list[Term]) -> bool:
 class _FiniteModel:
     K: int
     N: int
-    pi: list[sympy.Symbol] = field(init=False)
-    lik: list[sympy.Symbol] = field(init=False)
-    enc: list[sympy.Symbol] = field(init=False)
-    lik_n: list[list[sympy.Symbol]] = field(init=False)
-    enc_n: list[list[sympy.Symbol]] = field(init=False)
+    zeros: tuple[str, ...] = ()
+    pi: list[sympy.Expr] = field(init=False)
+    lik: list[sympy.Expr] = field(init=False)
+    enc: list[sympy.Expr] = field(init=False)
+    lik_n: list[list[sympy.Expr]] = field(init=False)
+    enc_n: list[list[sympy.Expr]] = field(init=False)
 
     def __post_init__(self) -> None:
         K, N = self.K, self.N
@@ -333,6 +376,14 @@ class _FiniteModel:
         self.enc_n = [
             [sympy.Symbol(f"q_{m}{k}", **pos) for k in range(1, K + 1)] for m in range(1, N + 1)
         ]
+        # a zero mass at the last point (any point, by symmetry): the prior's (so p(x, z) and
+        # p(z | x) vanish there too) and/or the encoders'
+        if "p" in self.zeros:
+            self.pi[-1] = sympy.Integer(0)
+        if "q" in self.zeros:
+            self.enc[-1] = sympy.Integer(0)
+            for row in self.enc_n:
+                row[-1] = sympy.Integer(0)
 
     # ---- densities -----------------------------------------------------------------------
     def density(self, d: Density, env: dict[str, int]) -> sympy.Expr:
@@ -397,6 +448,8 @@ class _FiniteModel:
         if arithmetic is not None:
             return arithmetic
         if isinstance(t, Var):
+            if t == K:
+                return sympy.Integer(self.K)
             return sympy.Integer(self.N) if t == N else t.sympy()
         if isinstance(t, Density):
             return self.density(t, env)
@@ -407,7 +460,10 @@ class _FiniteModel:
             total = sympy.Integer(0)
             for vals in itertools.product(*[self.values(v) for v in bound]):
                 e2 = {**env, **dict(zip(bound, vals, strict=True))}
-                total += self.density(t.dist, e2) * self.tr(t.body, e2)
+                mass = self.density(t.dist, e2)
+                if mass == 0:
+                    continue  # an expectation sums over the support of its distribution only
+                total += mass * self.tr(t.body, e2)
             return total
         if isinstance(t, Integral):
             var = _ALIASES.get(t.var, t.var)
@@ -429,15 +485,17 @@ class _FiniteModel:
     def normalisation(self) -> dict[sympy.Symbol, sympy.Expr]:
         sub: dict[sympy.Symbol, sympy.Expr] = {}
         for dist in [self.pi, self.enc, *self.enc_n]:
-            sub[dist[-1]] = 1 - sympy.Add(*dist[:-1])
+            masses = [m for m in dist if m != 0]
+            sub[masses[-1]] = 1 - sympy.Add(*masses[:-1])
         return sub
 
     def sample(self, rnd: Callable[[], float]) -> dict[sympy.Symbol, float]:
         vals: dict[sympy.Symbol, float] = {}
         for dist in [self.pi, self.enc, *self.enc_n]:
-            raw = [rnd() + 0.05 for _ in dist]
+            masses = [m for m in dist if m != 0]
+            raw = [rnd() + 0.05 for _ in masses]
             tot = sum(raw)
-            vals.update({s: r / tot for s, r in zip(dist, raw, strict=True)})
+            vals.update({s: r / tot for s, r in zip(masses, raw, strict=True)})
         for s in self.lik + [s for row in self.lik_n for s in row]:
             vals[s] = 0.05 + 2 * rnd()
         return vals
@@ -450,14 +508,20 @@ class Finite(Semantics):
     name = "finite"
 
     def __init__(
-        self, sizes: tuple[int, ...] = (2, 3, 4), index_sizes: tuple[int, ...] = (2, 3)
+        self,
+        sizes: tuple[int, ...] = (2, 3, 4),
+        index_sizes: tuple[int, ...] = (2, 3),
+        zero_masses: tuple[str, ...] = (),
     ) -> None:
         if not sizes or min(sizes) < 2:
             raise ValueError(f"support sizes must be ≥ 2, got {sizes}")
         if not index_sizes or min(index_sizes) < 1:
             raise ValueError(f"index sizes must be ≥ 1, got {index_sizes}")
+        if set(zero_masses) - {"p", "q"}:
+            raise ValueError(f"zero_masses names 'p' (the prior) and/or 'q', got {zero_masses}")
         self.sizes = tuple(sizes)
         self.index_sizes = tuple(index_sizes)
+        self.zero_masses = tuple(sorted(set(zero_masses)))
 
     def _shapes(self, terms: list[Term]) -> list[tuple[int, int]]:
         ns = self.index_sizes if uses_index(terms) else (1,)
@@ -475,7 +539,7 @@ class Finite(Semantics):
 
     def _instances(self, terms: list[Term], shapes: list[tuple[int, int]]) -> Iterator[Instance]:
         for K, N in shapes:
-            model = _FiniteModel(K, N)
+            model = _FiniteModel(K, N, self.zero_masses)
             label = f"K={K}" + (f", N={N}" if uses_index(terms) else "")
             yield Instance(
                 label,
@@ -488,12 +552,32 @@ class Finite(Semantics):
         ks = sizes_text("K", self.sizes)
         if terms is None or uses_index(terms):
             ks += ", " + sizes_text("N", self.index_sizes)
-        return f"finite support {ks}, normalised, all masses > 0"
+        return f"finite support {ks}, normalised, {self._support_text()}"
+
+    def _support_text(self) -> str:
+        if not self.zero_masses:
+            return "all masses > 0"
+        names = {"p": "p(z) (so p(x, z), p(z|x))", "q": "q(z|x)"}
+        zero = " and ".join(names[m] for m in self.zero_masses)
+        return f"{zero} zero at one point, all other masses > 0"
+
+    def describe_any_size(self, terms: list[Term] | None = None) -> str | None:
+        """``any finite support K`` (``, any N`` when a term uses the data index); None with
+        zero masses (the indexed-sum prover reads every mass as positive)."""
+        if self.zero_masses:
+            return None
+        index = terms is None or uses_index(terms)
+        return "any finite support K" + (", any N" if index else "")
 
     def covers(self, other: Semantics) -> bool:
-        """A finite semantics covers another with no more sizes."""
-        return isinstance(other, Finite) and (
-            set(other.sizes) <= set(self.sizes) and set(other.index_sizes) <= set(self.index_sizes)
+        """A finite semantics covers another with no more sizes and the same zero masses."""
+        return (
+            isinstance(other, Finite)
+            and other.zero_masses == self.zero_masses
+            and (
+                set(other.sizes) <= set(self.sizes)
+                and set(other.index_sizes) <= set(self.index_sizes)
+            )
         )
 
 
@@ -529,6 +613,37 @@ def _integrated_moment(j: int) -> sympy.Expr:
 
 
 MAX_MOMENT = 4  # the moments proven by integration in the library (derivation gaussian_moments)
+
+
+@functools.cache
+def prove_moment_recursion() -> str:
+    """Prove E[z^{j+1}] = m E[z^j] + j s E[z^{j−1}] for z ~ N(m, s) and *every* integer j ≥ 1
+    (j a symbol): the density satisfies d/dz N(z) = −(z − m)/s · N(z), and z^j N(z) → 0 at ±∞,
+    so integrating by parts, E[(z − m) z^j] = −s ∫ z^j dN = s j E[z^{j−1}].  With the moments of
+    order 0 and 1 proven by integration, this gives every moment (:func:`moment_by_recursion`).
+    Raises :class:`Undefined` if SymPy does not confirm a step."""
+    j = sympy.Symbol("j", integer=True, positive=True)
+    pdf = sympy.exp(-((_Z - _M) ** 2) / (2 * _S)) / sympy.sqrt(2 * sympy.pi * _S)
+    slope = sympy.simplify(sympy.diff(pdf, _Z) + (_Z - _M) / _S * pdf)
+    ends = [sympy.limit(_Z**j * pdf, _Z, end) for end in (sympy.oo, -sympy.oo)]
+    if slope != 0 or ends != [0, 0]:
+        raise Undefined("the integration-by-parts proof of the moment recursion did not go through")
+    return "E[z^{j+1}] = μ E[z^j] + j σ² E[z^{j−1}] (integration by parts, every j)"
+
+
+def moment_by_recursion(j: int, mean: sympy.Expr, var: sympy.Expr) -> sympy.Expr:
+    """E[z^j] for z ~ N(mean, var) from E[z^0] = 1, E[z^1] = mean and the recursion proven by
+    :func:`prove_moment_recursion` (for any order j ≥ 0)."""
+    if j < 0:
+        raise ValueError(f"moment order must be ≥ 0, got {j}")
+    prove_moment_recursion()
+    low, high = sympy.Integer(1), mean
+    if j == 0:
+        return low
+    for i in range(1, j):
+        low, high = high, sympy.expand(mean * high + i * var * low)
+    return high
+
 
 # Parameters of the Gaussian model, as terms (so that chapters can write closed forms).
 mu_p = Var("mu_p", r"\mu_0", positive=False)
@@ -613,9 +728,17 @@ class Gaussian(Semantics):
                 ]
             )
         P = sympy.Poly(poly, v)
-        if P.degree() > MAX_MOMENT:
-            raise Unsupported(f"moments above {MAX_MOMENT} are not proven in the library")
-        return sympy.Add(*[c * gaussian_moment(j, mean, var) for (j,), c in P.terms()])
+        return sympy.Add(
+            *[
+                c
+                * (
+                    gaussian_moment(j, mean, var)
+                    if j <= MAX_MOMENT
+                    else moment_by_recursion(j, mean, var)
+                )
+                for (j,), c in P.terms()
+            ]
+        )
 
     def tr(self, t: Term) -> sympy.Expr:
         """The SymPy value of ``t`` in this family (fixed parameters substituted)."""
@@ -627,6 +750,8 @@ class Gaussian(Semantics):
             return arithmetic
         if t == N:
             raise Unsupported("the Gaussian semantics has no data index")
+        if t == K:
+            raise Unsupported("the Gaussian semantics has no finite support size")
         if isinstance(t, Var):
             return self._par(t)
         if isinstance(t, Value):

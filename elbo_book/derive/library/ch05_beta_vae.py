@@ -4,6 +4,9 @@
   (finite semantics; β = 1 + δ with δ > 0, and the gap δ · KL ≥ 0 by Gibbs' inequality).
 * ``gaussian_kl_closed_form``: KL(N(μ, σ²) ‖ N(μ₀, σ₀²)) in closed form (Gaussian semantics):
   the log-determinant term is log(σ₀/σ), with trace and mean terms beside it.
+* ``tempered_posterior``: (1/β) ℒ_β(q) = log Z_β(x) − KL(q ‖ q*_β) with the tempered posterior
+  q*_β(z) = p(z) p(x|z)^{1/β} / Z_β(x) (finite semantics, any β > 0): the best encoder of the
+  β-objective is q*_β.
 * ``beta_gaussian_decoder``: a β-VAE with a Gaussian decoder of variance σ² is β times a plain VAE
   with decoder variance βσ², plus a constant (symbolic algebra: any decoder mean, any dimension).
 """
@@ -16,7 +19,20 @@ from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Gap
 from elbo_book.derive.registry import register
 from elbo_book.derive.semantics import Gaussian, mu_p, mu_q, sigma_p, sigma_q
-from elbo_book.derive.terms import KL, Expect, Named, Term, Value, Var, log, p, q, x, z
+from elbo_book.derive.terms import (
+    KL,
+    Expect,
+    Integral,
+    Named,
+    Term,
+    Value,
+    Var,
+    log,
+    p,
+    q,
+    x,
+    z,
+)
 
 CHAPTER = "05_beta_vae"
 
@@ -103,6 +119,40 @@ _s2 = Var("sigma2", r"\sigma^2")  # decoder variance
 _err = Var("S", r"\mathbb{E}_q\|x - f_\theta(z)\|^2")  # expected squared reconstruction error
 _kl = Var("K", r"\operatorname{KL}(q_\phi(z|x) \| p(z))")
 _b = Var("beta", r"\beta")
+
+
+_temperature = Var("beta", r"\beta")
+
+
+@register(chapter=CHAPTER)
+def tempered_posterior() -> Derivation:
+    """(1/β) ℒ_β(q) = log Z_β(x) − KL(q ‖ q*_β), q*_β(z) = p(z) p(x|z)^{1/β} / Z_β(x)."""
+    encoder, power = q(z | x), p(x | z) ** (1 / _temperature)
+    evidence = Named(r"Z_\beta(x)", "Z_β(x)", Integral(p(z) * power, "z"))
+    kl_tempered = Named(
+        r"\operatorname{KL}(q \,\|\, q^*_\beta)",
+        "KL(q ‖ q*_β)",
+        Expect(encoder, log(encoder / (p(z) * power))) + log(evidence),
+    )
+    objective = Expect(encoder, log(p(x | z))) - _temperature * KL(encoder, p(z))
+    return (
+        Derivation(
+            "tempered_posterior",
+            (1 / _temperature) * objective,
+            title="The β-objective is maximised by the tempered posterior",
+        )
+        .eq(
+            Expect(encoder, (1 / _temperature) * log(p(x | z)) + log(p(z)) - log(encoder)),
+            "linearity; definition of KL",
+            label="expand",
+        )
+        .eq(
+            log(evidence) - kl_tempered,
+            "KL(q ‖ q*_β) = E_q[log q − log p(z) p(x|z)^{1/β}] + log Z_β(x), "
+            "q*_β = p(z) p(x|z)^{1/β} / Z_β(x)",
+            label="tempered",
+        )
+    )
 
 
 def _gaussian_objective(variance: Term, beta: Term | None) -> Term:

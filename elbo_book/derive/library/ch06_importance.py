@@ -5,15 +5,18 @@ With K independent draws z_1, …, z_K ~ q(z|x) and weights w_j = p(x, z_j) / q(
     L_K(x) = E_{q(z_1, …, z_K | x)}[ log (1/K) Σ_j w_j ].
 
 The derivations below are written for a fixed, small K with the draws spelled out (z_1, z_2, z_3):
-the term language has no "K-fold product" node, so a proof for *every* K is not something the
-engine can check; each chain is the general argument instantiated at K = 2 or 3.
+the term language has no "K-fold product" node, so the number of draws is the one written (each
+chain is the general argument instantiated at K = 2 or 3, and its badge says "z_1..z_3 as
+written"); the support of each draw is proved for every size.
 
 They need one model family that the default finite semantics lacks: several i.i.d. draws of the
 latent.  :class:`~elbo_book.derive.draws.IIDDraws` (an engine semantics, re-exported here)
 provides it — z and every z_j range over a finite support of size S
 with symbolic prior π_s, likelihood ℓ_s and encoder r_s (normalisation substituted), and the
-joint q(z_1, …, z_K | x) is the product Π_j r_{z_j}.  A proven identity therefore holds for every
-distribution on S points, for the S checked (the badge states them), and K as written.
+joint q(z_1, …, z_K | x) is the product Π_j r_{z_j}.  Each step is proved for every support size
+S by the indexed-sum prover (``elbo_book.derive.anyk``: marginalising a draw, exchanging draws,
+and the symmetry of an average over exchangeable draws are rules of that prover); the sizes
+S = 2, 3 are only its fallback.
 
 Derivations (chapter ``06_importance_weighting``):
 
@@ -22,6 +25,8 @@ Derivations (chapter ``06_importance_weighting``):
 * ``iwae_gap`` — log p(x) − L_3 = E[t − 1 − log t] ≥ 0 with t = (1/3) Σ_j w_j / p(x).
 * ``iwae_one_sample_is_elbo`` — L_1 = ELBO = E_q[log p(x|z)] − KL(q(z|x) ‖ p(z)).
 * ``iwae_monotone`` — L_3 ≥ L_2: leave-one-out averages, then Jensen for a finite average.
+* ``chi_square_weight_variance`` — χ²(p(z|x) ‖ q(z|x)) = E_q[(p(z|x)/q)²] − 1
+  = (E_q[w²] − E_q[w]²) / p(x)² = Var_q[w] / p(x)² (one draw, w = p(x, z)/q(z|x)).
 """
 
 from __future__ import annotations
@@ -273,4 +278,29 @@ def iwae_monotone() -> Derivation:
             label="exchange",
         )
         .eq(iwae_bound_term(2), "definition of L_2", label="def")
+    )
+
+
+@register(chapter=CHAPTER)
+def chi_square_weight_variance() -> Derivation:
+    """χ²(p(z|x) ‖ q(z|x)) = E_q[(p(z|x)/q(z|x))²] − 1 = (E_q[w²] − E_q[w]²) / p(x)²."""
+    qz = q(z | x)
+    w = Named("w", "w", p(x, z) / qz)
+    return (
+        Derivation(
+            "chi_square_weight_variance",
+            Expect(qz, (p(z | x) / qz) ** 2) - 1,
+            title="The χ² divergence is the relative variance of the importance weight",
+            semantics=_SEM,
+        )
+        .eq(
+            Expect(qz, (w / p(x)) ** 2) - 1,
+            "Bayes' rule: p(z|x)/q(z|x) = w / p(x)",
+            label="bayes",
+        )
+        .eq(
+            (Expect(qz, w**2) - Expect(qz, w) ** 2) / p(x) ** 2,
+            "linearity; E_q[w] = p(x) (q normalised): Var_q[w] = E_q[w²] − E_q[w]²",
+            label="variance",
+        )
     )

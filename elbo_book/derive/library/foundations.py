@@ -3,8 +3,17 @@
 * ``gibbs_inequality``: KL(q ‖ p) ≥ 0 for any two distributions on the same finite support, from
   log t ≤ t − 1 (proven by calculus in :func:`elbo_book.derive.checks.prove_log_bound`).  Every
   ``Gap(KL(...))`` certificate in the book rests on this.
+* ``entropy_at_most_log_k``: ℍ[q] ≤ log K for a distribution on K points, because
+  log K − ℍ[q] = E_q[t − 1 − log t] with t = (1/K)/q (the KL from q to the uniform distribution).
 * ``gaussian_moment_j`` (j = 0..4): E[z^j] under N(μ, σ²), by symbolic integration.  The Gaussian
   semantics computes expectations of polynomials from these moments.
+
+Equality cases (``elbo_book.derive.equality``), checked statements a chapter can display:
+
+* :func:`kl_equality_case`: KL(q(z|x) ‖ p(z|x)) = 0 ⟺ p(z|x) = q(z|x) at every z (full support);
+* :func:`jensen_equality_case_elbo`: the Jensen bound log p(x) ≥ ℒ is tight ⟺ p(x, z)/q(z|x) is
+  constant in z (= E_q[p(x, z)/q(z|x)]), equivalently ⟺ q(z|x) = p(z|x) at every z;
+* :func:`entropy_equality_case`: ℍ[q] = log K ⟺ q is uniform (q(z) = 1/K at every z).
 """
 
 from __future__ import annotations
@@ -13,10 +22,12 @@ import sympy
 
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Gap
+from elbo_book.derive.equality import EqualityCase, jensen_equality_case
 from elbo_book.derive.registry import register
-from elbo_book.derive.semantics import MAX_MOMENT, Gaussian, mu_q, sigma_q
+from elbo_book.derive.semantics import MAX_MOMENT, Gaussian, K, mu_q, sigma_q
 from elbo_book.derive.terms import (
     KL,
+    Entropy,
     Expect,
     Integral,
     LogGap,
@@ -56,6 +67,50 @@ def gibbs_inequality() -> Derivation:
         )
         .eq(0, "p is normalised", label="normalised")
     )
+
+
+def _uniform_ratio() -> Term:
+    """t = (1/K) / q(z): the uniform mass over the mass of q."""
+    return (1 / K) / _q
+
+
+@register(chapter=CHAPTER)
+def entropy_at_most_log_k() -> Derivation:
+    """ℍ[q] ≤ log K on K points: log K − ℍ[q] = E_q[t − 1 − log t], t = (1/K)/q."""
+    return Derivation(
+        "entropy_at_most_log_k", Entropy(_q), title="The entropy on K points is at most log K"
+    ).le(
+        log(K),
+        "log K − ℍ[q] = E_q[t − 1 − log t] with t = (1/K)/q (the KL from q to the uniform)",
+        certificate=Gap(Expect(_q, LogGap(_uniform_ratio()))),
+        label="uniform",
+    )
+
+
+def kl_equality_case() -> EqualityCase:
+    """KL(q(z|x) ‖ p(z|x)) = 0 ⟺ p(z|x) = q(z|x) at every z (every mass of q positive)."""
+    return EqualityCase(KL(q(z | x), p(z | x))).verify()
+
+
+def jensen_equality_case_elbo(equivalent: bool = False) -> EqualityCase:
+    """log E_q[p(x, z)/q(z|x)] = E_q[log p(x, z)/q(z|x)] ⟺ p(x, z)/q(z|x) = E_q[p(x, z)/q(z|x)]
+    at every z (the ratio is constant in z); with ``equivalent=True`` stated as
+    p(z|x) = q(z|x) at every z (proven to be the same condition)."""
+    qz, pxz = q(z | x), p(x, z)
+    return jensen_equality_case(
+        log(Expect(qz, pxz / qz)),
+        Expect(qz, log(pxz / qz)),
+        equivalent=(p(z | x), qz) if equivalent else None,
+    )
+
+
+def entropy_equality_case() -> EqualityCase:
+    """ℍ[q] = log K ⟺ q(z) = 1/K at every z (on K points, every mass of q positive)."""
+    return EqualityCase(
+        log(K) - Entropy(_q),
+        equivalent=(1 / K, _q),
+        form=Expect(_q, LogGap(_uniform_ratio())),
+    ).verify()
 
 
 _mu, _s = mu_q, sigma_q
