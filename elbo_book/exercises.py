@@ -419,8 +419,8 @@ def _ch03() -> tuple[Exercise, ...]:
         ),
         Exercise(
             "reconstruction_excess",
-            "In the running example (D = 5, x = (0.8, 1.9, 1.2, 0.4, 1.5)), with q the exact "
-            "posterior, by how much does E_q[log p(x|z)] exceed log p(x)?",
+            "In the running example (five observations x = (0.8, 1.9, 1.2, 0.4, 1.5)), with q the "
+            "exact posterior, by how much does E_q[log p(x|z)] exceed log p(x)?",
             NumberChecker(excess, 1e-3),
             solution=excess,
             wrong=0.0,
