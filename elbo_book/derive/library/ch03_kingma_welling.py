@@ -70,7 +70,7 @@ def kl_standard_normal() -> Derivation:
         Derivation(
             "kl_standard_normal",
             KL(encoder, p(z)),
-            title="KL from q = N(μ, σ²) to the prior N(0, 1), by integration",
+            title="KL(q ‖ p(z)) for q = N(μ, σ²) and the prior N(0, 1), by integration",
             semantics=(Gaussian(fix={"mu_p": 0, "sigma_p": 1}, integrate=True),),
         )
         .eq(
