@@ -8,6 +8,8 @@
   q = N(μ, σ²) in closed form, proven in the Gaussian family (the chapter plots this expression).
 * ``bound_gap`` — log p(x) ≥ ℒ with the gap certified to be KL(q(z|x) ‖ p(z|x)) ≥ 0: the bound is
   tight exactly when q is the posterior.
+* ``gaussian_elbo_prior_mean`` — the same ELBO with the prior mean μ₀ left free, z ~ N(μ₀, 1); its
+  derivative in μ₀ gives the M-step of EM (:func:`em_m_step`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sympy
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Gap, Jensen
 from elbo_book.derive.registry import register
-from elbo_book.derive.semantics import Finite, Gaussian, mu_q, sigma_q, sigma_x
+from elbo_book.derive.semantics import Finite, Gaussian, mu_p, mu_q, sigma_q, sigma_x
 from elbo_book.derive.terms import (
     ELBO,
     KL,
@@ -142,3 +144,59 @@ def gaussian_elbo_function() -> Callable[[float, float, float, float], float]:
     expr = RUNNING_EXAMPLE.tr(GAUSSIAN_ELBO_CLOSED_FORM)
     args = (sympy.Symbol("x", real=True), mu_q.sympy(), sigma_q.sympy(), sigma_x.sympy())
     return sympy.lambdify(args, expr, "numpy")
+
+
+GAUSSIAN_ELBO_PRIOR_MEAN = (
+    -(_HALF * log(2 * Pi()))
+    - log(sigma_x)
+    - ((Value("x") - mu_q) ** 2 + sigma_q**2) / (2 * sigma_x**2)
+    - ((mu_q - mu_p) ** 2 + sigma_q**2) / 2
+    + _HALF
+    + log(sigma_q)
+)
+"""ℒ for z ~ N(μ₀, 1), x | z ~ N(z, σ_x²), q(z | x) = N(μ, σ²) (``gaussian_elbo_prior_mean``)."""
+PRIOR_MEAN_MODEL = Gaussian(fix={"sigma_p": 1, "w": 1, "b": 0})
+"""The running example with its prior mean μ₀ as a free parameter θ."""
+
+
+@register(chapter=CHAPTER)
+def gaussian_elbo_prior_mean() -> Derivation:
+    """The ELBO of the running example with a free prior mean μ₀, in closed form."""
+    return (
+        Derivation(
+            "gaussian_elbo_prior_mean",
+            ELBO,
+            title="ELBO of the running example with prior N(μ₀, 1)",
+            semantics=(Finite(), PRIOR_MEAN_MODEL),
+        )
+        .eq(
+            Expect(_q, log(p(x | z))) + Expect(_q, log(p(z))) + Entropy(_q),
+            "p(x, z) = p(x | z) p(z); linearity; definition of entropy",
+            label="split",
+        )
+        .eq(
+            GAUSSIAN_ELBO_PRIOR_MEAN,
+            "Gaussian moments E_q[z] = μ, E_q[(z − μ₀)²] = (μ − μ₀)² + σ²",
+            label="closed",
+            semantics=(PRIOR_MEAN_MODEL,),
+        )
+    )
+
+
+def em_m_step() -> sympy.Expr:
+    """The M-step of EM for μ₀, solved by SymPy from the verified closed form.
+
+    ∂ℒ/∂μ₀ of ``GAUSSIAN_ELBO_PRIOR_MEAN`` is μ − μ₀; its root is μ₀ = μ, the mean of q. For N
+    data points the ELBO is a sum of such terms, so the root is the average of the q means.
+
+    Returns:
+        The root of ∂ℒ/∂μ₀ = 0 in μ₀, a SymPy expression (``mu_q``).
+
+    Raises:
+        ArithmeticError: the derivative does not have exactly one root.
+    """
+    expr = PRIOR_MEAN_MODEL.tr(GAUSSIAN_ELBO_PRIOR_MEAN)
+    roots = sympy.solve(sympy.diff(expr, mu_p.sympy()), mu_p.sympy())
+    if len(roots) != 1:
+        raise ArithmeticError(f"expected one stationary point in μ₀, got {roots}")
+    return sympy.simplify(roots[0])

@@ -8,9 +8,14 @@
   log p(x, z) = log p(z | x) + log p(x), with a plus sign.
 * ``energy_entropy`` — ℒ = E_q[log p(x, z)] + ℍ[q(z | x)] = E_q[log p(x, z)] − E_q[log q(z | x)].
 * ``free_energy`` — the variational free energy F = −ℒ = KL(q ‖ p(z | x)) − log p(x).
+* ``kl_equality_case`` — KL(q ‖ p(z | x)) = E_q[t − 1 − log t] with t = p(z | x) / q(z | x): a
+  q-weighted sum of terms that are ≥ 0 and vanish only at t = 1 (:func:`loggap_zeros`), so the KL
+  is zero only when q = p(z | x) wherever q > 0.
 """
 
 from __future__ import annotations
+
+import sympy
 
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.registry import register
@@ -21,6 +26,7 @@ from elbo_book.derive.terms import (
     Entropy,
     Expect,
     Integral,
+    LogGap,
     Named,
     Num,
     log,
@@ -101,12 +107,12 @@ def energy_entropy() -> Derivation:
         .eq(Expect(_q, log(_pxz) - log(_q)), "definition; log of a quotient", label="def")
         .eq(
             Expect(_q, log(_pxz)) - Expect(_q, log(_q)),
-            "linearity (seed 002's form)",
+            "linearity (the form of the annotated bibliography)",
             label="linear",
         )
         .eq(
             Expect(_q, log(_pxz)) + Entropy(_q),
-            "definition of entropy (seed 000's form)",
+            "definition of entropy (the form of Shi's notes)",
             label="entropy",
         )
     )
@@ -127,3 +133,42 @@ def free_energy() -> Derivation:
         .eq(-ELBO, "definitions: F is the ELBO with the sign flipped", label="neg")
         .eq(KL(_q, _post) - log(p(x)), "the KL–ELBO identity", label="identity")
     )
+
+
+@register(chapter=CHAPTER)
+def kl_equality_case() -> Derivation:
+    """KL(q ‖ p(z | x)) = E_q[LogGap(p(z | x) / q(z | x))], the form that shows when it is zero."""
+    return Derivation(
+        "kl_equality_case",
+        KL(_q, _post),
+        title="KL as an average of t − 1 − log t",
+    ).eq(
+        Expect(_q, LogGap(_post / _q)),
+        "E_q[p(z | x)/q(z | x) − 1] = ∫ p(z | x) dz − 1 = 0 (the posterior is normalised)",
+        label="loggap",
+    )
+
+
+def loggap_zeros() -> sympy.Set:
+    """The zeros of LogGap(t) = t − 1 − log t on t > 0, found by SymPy: the set {1}.
+
+    SymPy cannot solve t − 1 − log t = 0 directly, so the argument is the calculus one: the
+    second derivative 1/t² is positive (strict convexity), the only critical point is the root
+    of 1 − 1/t, and LogGap is 0 there; a strictly convex function whose minimum is 0 takes the
+    value 0 at the minimiser only.
+
+    Returns:
+        The zero set, ``sympy.FiniteSet(1)``.
+
+    Raises:
+        ArithmeticError: one of the calculus facts above is not confirmed by SymPy.
+    """
+    t = sympy.Symbol("t", positive=True)
+    gap = t - 1 - sympy.log(t)
+    critical = sympy.solveset(sympy.diff(gap, t), t, sympy.Interval.open(0, sympy.oo))
+    if not (sympy.diff(gap, t, 2).is_positive and isinstance(critical, sympy.FiniteSet)):
+        raise ArithmeticError("LogGap is not confirmed strictly convex with one critical point")
+    zeros = sympy.FiniteSet(*(c for c in critical if sympy.simplify(gap.subs(t, c)) == 0))
+    if zeros != critical:
+        raise ArithmeticError("the minimum of LogGap is not 0")
+    return zeros

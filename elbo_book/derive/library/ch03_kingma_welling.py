@@ -5,6 +5,8 @@
   the Gaussian semantics).
 * ``kl_standard_normal``: KL(N(μ, σ²) ‖ N(0, 1)) = ½(μ² + σ² − 1 − log σ²) (Kingma & Welling 2014,
   Appendix B), each expectation computed by ``sympy.integrate`` against the Gaussian density.
+* ``distortion_rate``: ELBO = −(D + R) with the distortion D = −E_q[log p(x|z)] and the rate
+  R = KL(q(z|x) ‖ p(z)) (Alemi et al. 2018): the KL itself is the rate, not its negative.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def kl_standard_normal() -> Derivation:
         Derivation(
             "kl_standard_normal",
             KL(encoder, p(z)),
-            title="KL from q = N(μ, σ²) to the prior N(0, 1), by integration",
+            title="KL(q ‖ p(z)) for q = N(μ, σ²) and the prior N(0, 1), by integration",
             semantics=(Gaussian(fix={"mu_p": 0, "sigma_p": 1}, integrate=True),),
         )
         .eq(
@@ -90,5 +92,35 @@ def kl_standard_normal() -> Derivation:
             _half * (mu_q**2 + sigma_q**2 - 1 - log(sigma_q**2)),
             "collect terms; 2 log σ = log σ²",
             label="closed-form",
+        )
+    )
+
+
+DISTORTION = Named(r"\mathrm{D}(x; \theta, \phi)", "D(x; θ, φ)", -Expect(q(z | x), log(p(x | z))))
+"""The distortion D = −E_q[log p(x|z)], the negated expected reconstruction."""
+RATE = Named(r"\mathrm{R}(x; \phi)", "R(x; φ)", KL(q(z | x), p(z)))
+"""The rate R = KL(q(z|x) ‖ p(z)), the KL term of the split itself."""
+
+
+@register(chapter=CHAPTER)
+def distortion_rate() -> Derivation:
+    """ELBO = −(D + R): distortion D = −E_q[log p(x|z)], rate R = KL(q(z|x) ‖ p(z))."""
+    encoder = q(z | x)
+    return (
+        Derivation(
+            "distortion_rate",
+            elbo_term(),
+            title="The ELBO is minus distortion minus rate",
+            semantics=(Finite(), Gaussian()),
+        )
+        .eq(
+            Expect(encoder, log(p(x | z))) - KL(encoder, p(z)),
+            "the split (derivation elbo_reconstruction_kl)",
+            label="split",
+        )
+        .eq(
+            -(DISTORTION + RATE),
+            "definitions: D = −E_q[log p(x|z)], R = KL(q(z|x) ‖ p(z))",
+            label="names",
         )
     )
