@@ -1,7 +1,8 @@
 """Convergence: stop training when a held-out objective has stopped improving.
 
 For held-out values v_1, …, v_t (one per epoch, higher is better: the held-out value of the
-trained objective, the ELBO or a β-objective) and a window w, the improvement of the last w epochs over everything before them is
+trained objective, the ELBO or a β-objective) and a window w, the improvement of the last w
+epochs over everything before them is
 
     Δ_t = max(v_{t−w+1}, …, v_t) − max(v_1, …, v_{t−w}),        defined for t > w,
 
