@@ -8,7 +8,7 @@ answer is one of two kinds.
   :class:`StepChecker` appends it to a one-step ``Derivation`` and checks it exactly as a chapter's
   chain is checked. A false step is rejected with the engine's residual (the part of
   ``start − answer`` that does not cancel) and a numeric counterexample.
-* A *number*: :class:`NumberChecker` accepts ``answer`` when ``|answer − value| ≤ tolerance``,
+* A *number*: :class:`NumberChecker` accepts ``answer`` when ``abs(answer − value) ≤ tolerance``,
   where ``value`` is computed (never typed) and ``tolerance`` is stated with the exercise.
 
 :meth:`Exercise.self_check` confirms that the solution is accepted and the typical wrong answer is
@@ -108,7 +108,7 @@ class StepChecker:
 
 @dataclass(frozen=True)
 class NumberChecker:
-    """Accepts a number within ``tolerance`` of the computed ``value``: |answer − value| ≤ tol.
+    """Accepts a number within ``tolerance`` of the computed ``value``: abs(answer − value) ≤ tol.
 
     Args:
         value: the computed answer (finite).

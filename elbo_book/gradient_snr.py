@@ -11,8 +11,8 @@ it.
 
 The *noise floor*.  If the true SNR of a coordinate is zero and its R draws are Gaussian, the
 sample mean over the sample standard deviation times √R has Student's t distribution with
-R − 1 degrees of freedom, so the estimated SNR is |T|/√R, T ~ t_{R−1}.  A summary over many such
-coordinates tends to that variable's mean, E|T|/√R (→ √(2/π)/√R ≈ 0.798/√R), or to its median,
+R − 1 degrees of freedom, so the estimated SNR is abs(T)/√R, T ~ t_{R−1}.  A summary over many such
+coordinates tends to that variable's mean, E abs(T)/√R (→ √(2/π)/√R ≈ 0.798/√R), or to its median,
 t_{R−1}⁻¹(3/4)/√R (→ Φ⁻¹(3/4)/√R ≈ 0.674/√R).  :func:`snr_noise_floor` computes both exactly.
 
 For the K-sample importance-weighted bound L_K, Rainforth et al. (2018) show that the decoder's
@@ -234,7 +234,8 @@ class LinearGaussianModel(nn.Module):
 
         For data x_1, …, x_N the optimum is θ* = mean_n x_n, A* = I/2 and b* = θ*/2 (then
         q is the exact posterior's mean with the wider variance 2/3); every entry of θ, A
-        and b gets independent N(0, ``perturbation``²) noise, as in Rainforth et al. (2018, §4).
+        and b gets independent N(0, s²) noise, s = ``perturbation``, as in Rainforth et al.
+        (2018, §4).
 
         Args:
             data: the data set, shape ``(N, D)`` with N ≥ 1.
@@ -369,10 +370,10 @@ def iwae_gradient_snr(
 def snr_noise_floor(n_draws: int, reduction: Literal["mean", "median"] = "median") -> float:
     """The summary over coordinates that the SNR estimate tends to when every true SNR is zero.
 
-    With R Gaussian draws of zero mean, the estimated SNR is |T|/√R with T ~ t_{R−1}; a summary
+    With R Gaussian draws of zero mean, the estimated SNR is abs(T)/√R with T ~ t_{R−1}; a summary
     over many coordinates tends to the mean of that variable,
 
-        E|T|/√R = 2 √ν Γ((ν + 1)/2) / (√π (ν − 1) Γ(ν/2)) / √R,   ν = R − 1 ≥ 2,
+        E abs(T)/√R = 2 √ν Γ((ν + 1)/2) / (√π (ν − 1) Γ(ν/2)) / √R,   ν = R − 1 ≥ 2,
 
     or to its median, t_ν⁻¹(3/4)/√R.  For large R these are √(2/π)/√R and Φ⁻¹(3/4)/√R ≈
     0.674/√R; a median-over-coordinates SNR at or below the median floor cannot be told from

@@ -3,7 +3,7 @@
 For q_φ = N(μ, diag σ²), z = μ + σ ⊙ ε and f(z) = log p(x, z) − log q_φ(z), the reparameterised
 gradient of the single-sample estimate f(z) with respect to φ = (μ, σ) has two parts:
 
-    ∇_φ f(z(φ)) = [∇_z log p(x, z) − ∇_z log q_φ(z)] ∂z/∂φ  −  ∂_φ log q_φ(z) |_{z fixed}.
+    ∇_φ f(z(φ)) = [∇_z log p(x, z) − ∇_z log q_φ(z)] ∂z/∂φ  −  ∂_φ log q_φ(z)   (z held fixed).
 
 The last term is a score function: its mean under q is zero, but not its variance. The
 sticking-the-landing (STL) estimator drops it, by evaluating log q with parameters detached from

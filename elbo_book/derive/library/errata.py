@@ -280,7 +280,7 @@ class Residual:
 
     def refutes(self) -> bool:
         """Whether the identity right − left = quantity is proven, the instance reproduces it,
-        and there the source's relation is false by more than rounding (|right − left| ≥ 0.1,
+        and there the source's relation is false by more than rounding (abs(right − left) ≥ 0.1,
         with the printed sides reproducing the printed difference)."""
         results = self.derivation.check(raise_on_failure=False)
         if not all(r.ok and not r.expected_failure for r in results):
