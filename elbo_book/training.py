@@ -162,6 +162,9 @@ class History:
 
         Returns:
             one value per evaluated epoch (empty without a test set).
+
+        Raises:
+            ValueError: ``beta`` is not a finite number ≥ 0.
         """
         beta = check_nonnegative(beta, "beta")
         if beta == 1.0:
