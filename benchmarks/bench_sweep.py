@@ -10,21 +10,22 @@ so the script also prints the largest difference between the two variants' histo
 MKL's AVX-512 kernels).
 
 Measurement: :data:`ROUNDS` rounds, each running both variants back to back (alternating which
-goes first), single-threaded.  The speedup is the ratio of the summed wall-clock times; the ratio
-of the summed CPU times (``time.process_time``) is printed beside it, since on a shared machine
-the wall clock also counts time the process waited for a core.
+goes first), once with torch's default thread count (the machine's cores) and once
+single-threaded.  The speedup is the ratio of the summed wall-clock times; the ratio of the
+summed CPU times (``time.process_time``) is printed beside it, since on a shared machine the wall
+clock also counts time the process waited for a core.
 
-Prints ``sweep_S20_vs_sequential: speedup=X (…)``.
+Prints ``sweep_S20_vs_sequential: speedup=X (…)`` and the same line for one thread.
 
-Where the time goes (one thread on the shared 2-core development machine, CPU time per step
-of 20 models): batched, forward 6.5 ms, backward 11 ms, Adam 10.6 ms (29 ms, 1.45 ms a model);
-sequential, a ``fit`` step takes 2.3-2.9 ms, of which Adam 0.74 ms.  Batching removes the fixed
-cost per operation of 20 separate steps (Python, dispatch, autograd bookkeeping: about a third of
-a ``fit`` step for this model), but not the arithmetic, which is the same per model in both and
-dominates here: the matrix products (a stacked product runs at the FLOP rate of one model's, about
-120 GFLOP/s), the elementwise passes of the loss (``log_sigmoid`` alone is 2 ms) and Adam's seven
-passes over 2.7 million parameters.  Hence about 1.8×, not 8×, on a CPU core, for this bitwise
-exact computation.
+Where the time goes (2-core development machine): both variants use the fused Adam of
+:func:`elbo_book.training.adam`, which made a sequential ``fit`` step about a third faster
+(about 1.9 ms per model and step), and the batched step about 0.7 ms per model.  What is left in
+the batched step is arithmetic that batching cannot remove: the stacked matrix products run at
+the FLOP rate of one model's (about 100-150 GFLOP/s per core) and are most of the step, then the
+Adam update over 2.7 million parameters and the elementwise passes of the loss.  Batching
+removes the fixed cost per operation of 20 separate steps (Python, dispatch, autograd
+bookkeeping), about two thirds of a ``fit`` step for this small model, which bounds the gain at
+about 3× on two cores for this bitwise-exact computation, not 8×.
 """
 
 from __future__ import annotations
