@@ -465,7 +465,7 @@ E000_SURGERY_LHS = _pair(
     "erratum_000_surgery_lhs",
     _SUM_ELBO,
     _surgery_rhs(-1, q(n | z)),
-    "source: the left side is ℒ(x, θ, φ) of the N observations, Σ_n ℒ(x_n) (sign of (3) fixed)",
+    "source: left side ℒ(x, θ, φ) = Σ_n ℒ(x_n) (sign of (3) fixed)",
     None,
     "",
     more=(("=", _surgery_rhs(-1, q(n | z)), "ELBO surgery, for the AVERAGE over the data", None),),
