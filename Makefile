@@ -54,8 +54,11 @@ lint: $(STAMP)
 
 ## Unit tests and every chapter under nbval (pytest configuration in pyproject.toml; numbers in
 ## cells tagged `numeric` are compared within chapters/tolerances/*.json, see conftest.py).
+## TEST_WORKERS processes share the files (pytest-xdist, one file per worker at a time, so a
+## notebook's cells run in order in one kernel); each chapter pins torch to one thread.
+TEST_WORKERS ?= 2
 unit: $(STAMP) $(MNIST)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 verify: $(STAMP)
 	$(BIN)/python -m elbo_book.verify
