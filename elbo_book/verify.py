@@ -98,8 +98,8 @@ def _check_one(name: str) -> Row:
 def _pool_map(fn: Callable[[str], T], names: list[str], jobs: int) -> list[T]:
     if jobs <= 1 or len(names) <= 1:
         return [fn(n) for n in names]
-    # "spawn", not "fork": a library module may have imported torch, whose thread pools do not
-    # survive a fork (the children can deadlock).
+    # "spawn", not "fork": the parent may have imported torch (a notebook, a test run), whose
+    # thread pools do not survive a fork (the children can deadlock).
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
         return list(ex.map(fn, names))
 

@@ -9,8 +9,8 @@ import sympy
 
 from elbo_book.derive import KL, Derivation, p, q, z
 from elbo_book.derive.library import errata
-from elbo_book.derive.library.errata_claims import Check
 from elbo_book.derive.library.errata_notation import RULES, align_rows, notation_check
+from elbo_book.derive.library.errata_records import Check
 from elbo_book.reproducibility import seed_everything
 
 seed_everything(0)

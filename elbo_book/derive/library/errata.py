@@ -9,7 +9,8 @@ Each :class:`Erratum` has a stable label (the MyST label of its section in
 
 * ``as_written()`` — the source's version, which must FAIL: a derivation whose step is marked
   ``expect_fail`` (the engine shows the failing check), a numeric counterexample
-  (``errata_claims``) or a notation check (``errata_notation``);
+  (``elbo_book.errata_claims``, imported only when shown: collecting the
+  derivations needs no torch) or a notation check (``errata_notation``);
 * ``corrected()`` — the corrected statement, which must PASS.
 
 Where the source's step is a well-formed equation or inequality that the engine refutes, the
@@ -49,9 +50,8 @@ import sympy
 
 from elbo_book.derive.chain import Derivation, StepResult
 from elbo_book.derive.checks import Gap, Numeric
-from elbo_book.derive.library import errata_claims as claims
-from elbo_book.derive.library.errata_claims import Check
 from elbo_book.derive.library.errata_notation import notation_check
+from elbo_book.derive.library.errata_records import Check
 from elbo_book.derive.registry import register
 from elbo_book.derive.semantics import Finite, N, expand_loggap, uses_index
 from elbo_book.derive.terms import (
@@ -758,8 +758,14 @@ def _entry(
     return Erratum(label, source, location, kind, title, checks[0], checks[1], see)
 
 
-def _pc(fn: Callable[[bool], Check]) -> _Checks:
-    return (lambda: fn(True)), (lambda: fn(False))
+def _pc(name: str) -> _Checks:
+    def run(as_written: bool) -> Check:
+        from elbo_book import errata_claims  # torch: imported only when an entry is shown
+
+        check: Check = getattr(errata_claims, name)(as_written)
+        return check
+
+    return (lambda: run(True)), (lambda: run(False))
 
 
 def _pn(rule: str | tuple[str, ...], wrong: str, right: str) -> _Checks:
@@ -841,7 +847,7 @@ ERRATA: tuple[Erratum, ...] = (
         "'keeping most of its probability mass from spreading out'",
         "wrong",
         "entropy rewards spreading mass out",
-        _pc(claims.entropy_spread),
+        _pc("entropy_spread"),
     ),
     _entry(
         "erratum-002-eq37-stray-sum",
@@ -867,7 +873,7 @@ ERRATA: tuple[Erratum, ...] = (
         "'promotes cross-factor independence'",
         "wrong",
         "an isotropic prior cannot select disentangled axes",
-        _pc(claims.isotropic_prior_rotation),
+        _pc("isotropic_prior_rotation"),
         "05_beta_vae",
     ),
     _entry(
@@ -876,7 +882,7 @@ ERRATA: tuple[Erratum, ...] = (
         "'KL divergence is proportional to log|Σq|/|Σp|'",
         "wrong",
         "KL between isotropic Gaussians is not a log-variance ratio",
-        _pc(claims.isotropic_gaussian_kl),
+        _pc("isotropic_gaussian_kl"),
         "05_beta_vae",
     ),
     _entry(
@@ -885,7 +891,7 @@ ERRATA: tuple[Erratum, ...] = (
         "'adjusting β … equivalent to tweaking our latent space prior variance'",
         "wrong",
         "β is not a prior variance",
-        _pc(claims.beta_vs_prior_variance),
+        _pc("beta_vs_prior_variance"),
         "05_beta_vae",
     ),
     # ---------------------------------------------------------------- typo
@@ -1032,7 +1038,7 @@ ERRATA: tuple[Erratum, ...] = (
         "'the most convenient probability metric (i.e. KL divergence)'",
         "imprecise",
         "KL is a divergence, not a metric",
-        _pc(claims.kl_is_not_a_metric),
+        _pc("kl_is_not_a_metric"),
         "02_kl_elbo_identity",
     ),
     _entry(
@@ -1059,7 +1065,7 @@ ERRATA: tuple[Erratum, ...] = (
         "'expected lower bound on the evidence'",
         "imprecise",
         "ELBO is the evidence lower bound; the name suggests a bound at every z",
-        _pc(claims.pointwise_log_weight),
+        _pc("pointwise_log_weight"),
         "01_jensen_bound",
     ),
     _entry(
@@ -1068,7 +1074,7 @@ ERRATA: tuple[Erratum, ...] = (
         "eqs. (22)–(26), 'z_i is independent of z_j given x_i'",
         "imprecise",
         "the per-point split needs three unstated factorisations",
-        _pc(claims.factorised_encoder),
+        _pc("factorised_encoder"),
         "04_elbo_surgery",
     ),
     _entry(
@@ -1086,7 +1092,7 @@ ERRATA: tuple[Erratum, ...] = (
         "'Expected reconstruction error', 'Decoded information'",
         "imprecise",
         "the first term is minus an error; 𝕀(n; z) is the index-code mutual information",
-        _pc(claims.index_code_labels),
+        _pc("index_code_labels"),
         "04_elbo_surgery",
     ),
     _entry(
@@ -1269,7 +1275,7 @@ class SourceVersion:
 def view(shown: Shown, residual: Residual | None = None) -> DerivationView | SourceVersion | Check:
     """What the Errata page displays for a check: the source's version of an engine entry as a
     :class:`SourceVersion` (with its residual), another derivation as a :class:`DerivationView`,
-    or the computed :class:`~elbo_book.derive.library.errata_claims.Check` itself."""
+    or the computed :class:`~elbo_book.derive.library.errata_records.Check` itself."""
     if isinstance(shown, Check):
         return shown
     if any(s.expect_fail for s in shown.steps):
