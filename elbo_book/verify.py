@@ -59,7 +59,7 @@ class Row:
 def _kind(r: StepResult) -> str:
     if r.expected_failure:
         return "erratum"
-    if not r.ok:
+    if not r.as_expected:
         return "FAILED"
     first = r.badges[0] if r.badges else None
     if isinstance(first, Badge):
@@ -81,14 +81,16 @@ def _check_one(name: str) -> Row:
     t0 = time.perf_counter()
     results = d.check(raise_on_failure=False)
     secs = time.perf_counter() - t0
-    failures = tuple(f"({r.step.label}) [{r.step.why}] {r.detail}" for r in results if not r.ok)
+    failures = tuple(
+        f"({r.step.label}) [{r.step.why}] {r.detail}" for r in results if not r.as_expected
+    )
     return Row(
         d.chapter,
         d.name,
         len(results),
-        sum(r.ok and not r.expected_failure for r in results),
+        sum(r.proven and not r.expected_failure for r in results),
         sum(r.expected_failure for r in results),
-        sum(r.ok and r.expected_failure for r in results),
+        sum(r.confirmed_failure for r in results),
         strength_summary(results),
         failures,
         secs,
