@@ -17,13 +17,15 @@ import sympy
 
 from elbo_book.derive.checks import Gap, Numeric
 from elbo_book.derive.library.errata_records import (
+    NEAR_POSTERIOR,
+    ONE_POINT,
+    TWO_POINTS,
     CorrectedStep,
     Discrepancy,
     EngineCheck,
     Erratum,
     NotationClaim,
     NumericClaim,
-    Point,
     average_over_data,
     elbo_of_point_n,
     register_errata,
@@ -53,20 +55,7 @@ __all__ = ["ENTRIES"]
 _R = sympy.Rational
 _qzx, _pxz, _pzx, _pz, _px, _pxgz = q(z | x), p(x, z), p(z | x), p(z), p(x), p(x | z)
 
-# q(z|x) far from the posterior (8/9, 1/9), close to it, and two data points; p(x) = 9/20 < 1.
-# Every refuted step is off by at least 0.1 on its instance (Residual.refutes checks it), so no
-# difference shown is a rounding effect.
-_ONE_POINT = Point(prior=(_R(1, 2), _R(1, 2)), lik=(_R(4, 5), _R(1, 10)), enc=(_R(1, 5), _R(4, 5)))
-_NEAR_POSTERIOR = Point(
-    prior=(_R(1, 2), _R(1, 2)), lik=(_R(4, 5), _R(1, 10)), enc=(_R(9, 10), _R(1, 10))
-)
-_TWO_POINTS = Point(
-    prior=(_R(1, 5), _R(4, 5)),
-    lik_n=((_R(4, 5), _R(1, 10)), (_R(1, 10), _R(3, 5))),
-    enc_n=((_R(9, 10), _R(1, 10)), (_R(1, 5), _R(4, 5))),
-)
-
-_ELBO_OF_Q = Named(r"\mathrm{ELBO}(q_{\phi})", "ELBO", Expect(_qzx, log(_pxz / _qzx)))
+_ELBO_OF_Q = Named(r"\mathrm{ELBO}(q_{\phi})", "ELBO", ELBO.definition())
 """The source's name for the ELBO, ELBO(q_φ) (the same quantity as the book's ℒ)."""
 _EQ8 = Expect(_qzx, log(p(z, x)) - log(_qzx))
 _RECON_N = Expect(q(z_n | x_n), log(p(x_n | z_n)))
@@ -115,7 +104,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="ELBO = log p(x) − KL(q ‖ p(z|x))",
                 meaning="the free energy −log p_θ(x) exceeds the ELBO by KL(q ‖ p_θ(z|x)) − "
                 "2·log p_θ(x), which is positive whenever p_θ(x) < 1",
-                point=_ONE_POINT,
+                point=ONE_POINT,
             ),
         ),
     ),
@@ -138,7 +127,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="log of a product; p(x, z)/p(x) = p(z|x)",
                 meaning="the extra factor p_θ(z) adds E_q[log p_θ(z)] to the right side "
                 "(negative: the right side falls short by the cross-entropy −E_q[log p_θ(z)])",
-                point=_ONE_POINT,
+                point=ONE_POINT,
             ),
         ),
     ),
@@ -159,7 +148,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="log p(x) − ELBO = KL(q ‖ p(z|x))",
                 meaning="the ELBO's gap is KL(q ‖ p(z|x)); the right side differs from it by "
                 "KL(p ‖ q) − KL(q ‖ p), which is not zero: KL is not symmetric",
-                point=_ONE_POINT,
+                point=ONE_POINT,
             ),
         ),
     ),
@@ -186,7 +175,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="log p(z, x) = log p(z|x) + log p(x); log p(x) does not depend on z",
                 meaning="the right side falls short of (8) by 2·log p_θ(x): it subtracts "
                 "log p_θ(x) where (8) adds it",
-                point=_ONE_POINT,
+                point=ONE_POINT,
             ),
         ),
     ),
@@ -207,7 +196,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="ℍ[q] = −E_q[log q]",
                 meaning="read with its label, the right side falls short by 2·ℍ[q_φ(z|x)]: the "
                 "braced term E_q[log q_φ(z|x)] is −ℍ[q_φ(z|x)], not ℍ[q_φ(z|x)]",
-                point=_ONE_POINT,
+                point=ONE_POINT,
             ),
         ),
     ),
@@ -237,7 +226,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="(1/N) Σ_n E_q(z|n)[f] = E_q(n,z)[f] = 𝕀_q(n; z)",
                 meaning="the right side is N·𝕀_q(n; z): it exceeds the correct 𝕀_q(n; z) by "
                 "(N − 1)·𝕀_q(n; z)",
-                point=_TWO_POINTS,
+                point=TWO_POINTS,
             ),
         ),
     ),
@@ -266,7 +255,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="ELBO surgery: Σ_n KL(q(z|n) ‖ p(z)) = N·(KL(q(z) ‖ p(z)) + 𝕀_q(n; z))",
                 meaning="the sum of the per-point KLs is N times KL(q(z) ‖ p(z)) + 𝕀_q(n; z): "
                 "the right side falls short by (N − 1)·(KL(q(z) ‖ p(z)) + 𝕀_q(n; z))",
-                point=_TWO_POINTS,
+                point=TWO_POINTS,
             ),
         ),
     ),
@@ -422,7 +411,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="(1/N) Σ_n t_n − Σ_n t_n = (1/N − 1) Σ_n t_n",
                 meaning="the new ELBO(q_φ) is the old one divided by N: they differ by "
                 "(1 − 1/N) times the summed ELBO",
-                point=_TWO_POINTS,
+                point=TWO_POINTS,
             ),
         ),
     ),
@@ -464,7 +453,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 meaning="the β = 1/2 objective exceeds log p_θ(x) by ½·KL(q ‖ p_θ(z)) − "
                 "KL(q ‖ p_θ(z|x)), which is positive when q is close to the posterior but far "
                 "from the prior",
-                point=_NEAR_POSTERIOR,
+                point=NEAR_POSTERIOR,
             ),
         ),
     ),

@@ -5,16 +5,15 @@ each with its checks, in the page's order within each kind (wrong, typo, impreci
 
 from __future__ import annotations
 
-import sympy
-
 from elbo_book.derive.library.errata_records import (
+    ONE_POINT,
+    TWO_POINTS,
     CorrectedStep,
     Discrepancy,
     EngineCheck,
     Erratum,
     NotationClaim,
     NumericClaim,
-    Point,
     average_over_data,
     elbo_of_point_n,
     register_errata,
@@ -41,18 +40,7 @@ from elbo_book.derive.terms import (
 
 __all__ = ["ENTRIES"]
 
-_R = sympy.Rational
 _qzx, _pxz, _pzx = q(z | x), p(x, z), p(z | x)
-
-# q(z|x) far from the posterior (8/9, 1/9), and two data points; every refuted step is off by at
-# least 0.1 on its instance (Residual.refutes checks it), so no difference shown is a rounding
-# effect.
-_ONE_POINT = Point(prior=(_R(1, 2), _R(1, 2)), lik=(_R(4, 5), _R(1, 10)), enc=(_R(1, 5), _R(4, 5)))
-_TWO_POINTS = Point(
-    prior=(_R(1, 5), _R(4, 5)),
-    lik_n=((_R(4, 5), _R(1, 10)), (_R(1, 10), _R(3, 5))),
-    enc_n=((_R(9, 10), _R(1, 10)), (_R(1, 5), _R(4, 5))),
-)
 
 _LOG_N = Named(r"\log N", "log N", Entropy(q(n)))
 """log N, checked as the entropy of the uniform index distribution q(n) = 1/N."""
@@ -104,7 +92,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 meaning="with a = q_φ(z|x)/p_θ(z|x) and b = p_θ(x,z)/q_φ(z|x), line 5 is "
                 "E_q[log(a + b)] and line 4 is E_q[log(ab)]; the right side exceeds the left by "
                 "E_q[log(1/a + 1/b)], which is not zero",
-                point=_ONE_POINT,
+                point=ONE_POINT,
             ),
         ),
     ),
@@ -126,7 +114,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="the two right sides differ only in the sign of KL(q(z) ‖ p(z)); ELBO surgery",
                 meaning="the right side exceeds the correct one by 2·KL(q(z) ‖ p(z)), which is "
                 "zero only when the aggregate posterior q(z) equals the prior",
-                point=_TWO_POINTS,
+                point=TWO_POINTS,
             ),
         ),
     ),
@@ -221,7 +209,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 why="F = −ℒ by the definitions",
                 meaning="in the physics convention F = −ℒ, so F − ℒ = −2ℒ: the two agree only "
                 "where ℒ = 0",
-                point=_ONE_POINT,
+                point=ONE_POINT,
             ),
         ),
     ),
@@ -249,7 +237,7 @@ ENTRIES: tuple[Erratum, ...] = (
                 meaning="the right side is the average of the N per-point ELBOs, the left side "
                 "their sum: the left side is N times the right side (they differ by "
                 "(1 − 1/N)·Σ_n ℒ(x_n))",
-                point=_TWO_POINTS,
+                point=TWO_POINTS,
             ),
         ),
     ),

@@ -38,8 +38,11 @@ __all__ = [
     "CHAPTER",
     "DIFFERENCE_DIGITS",
     "KINDS",
+    "NEAR_POSTERIOR",
+    "ONE_POINT",
     "SIDE_DIGITS",
     "SOURCES",
+    "TWO_POINTS",
     "Check",
     "CorrectedStep",
     "Discrepancy",
@@ -496,8 +499,27 @@ def _built(d: Derivation) -> Callable[[], Derivation]:
 
 
 # =============================================================================================
-# Terms both sources use
+# Instances and terms both sources use
 # =============================================================================================
+_R = sympy.Rational
+
+# q(z|x) far from the posterior (8/9, 1/9), close to it, and two data points; p(x) = 9/20 < 1.
+# Every refuted step is off by at least 0.1 on its instance (Residual.refutes checks it), so no
+# difference shown is a rounding effect.
+ONE_POINT = Point(prior=(_R(1, 2), _R(1, 2)), lik=(_R(4, 5), _R(1, 10)), enc=(_R(1, 5), _R(4, 5)))
+"""One data point, q(z|x) = (1/5, 4/5) far from the posterior (8/9, 1/9)."""
+NEAR_POSTERIOR = Point(
+    prior=(_R(1, 2), _R(1, 2)), lik=(_R(4, 5), _R(1, 10)), enc=(_R(9, 10), _R(1, 10))
+)
+"""One data point, q(z|x) = (9/10, 1/10) close to the posterior."""
+TWO_POINTS = Point(
+    prior=(_R(1, 5), _R(4, 5)),
+    lik_n=((_R(4, 5), _R(1, 10)), (_R(1, 10), _R(3, 5))),
+    enc_n=((_R(9, 10), _R(1, 10)), (_R(1, 5), _R(4, 5))),
+)
+"""Two data points."""
+
+
 def elbo_of_point_n() -> Term:
     """ℒ(x_n) = E_q(z|x_n)[log p(x_n, z)/q(z|x_n)]: the ELBO of the n-th data point (inside a
     sum over n)."""
