@@ -146,7 +146,7 @@ def rounded(v: sympy.Expr, digits: int) -> str:
 
 
 SIDE_DIGITS = 6
-"""Sides are printed at 6 decimals, differences at 4: the printed sides reproduce the difference."""
+"""The decimals of a printed side (a difference has 4, so the printed sides reproduce it)."""
 DIFFERENCE_DIGITS = 4
 """The decimals of a printed difference."""
 _NOT_NOISE = 0.1
@@ -398,7 +398,7 @@ class EngineCheck:
 
 
 Shown = Derivation | Check
-"""What an entry shows for either side: a derivation or a computed check."""
+"""What an entry shows for either side, a derivation or a computed check."""
 
 
 @dataclass(frozen=True)
@@ -430,7 +430,7 @@ class Erratum:
 
     @property
     def name(self) -> str:
-        """The stem of the entry's derivation names: the label with ``_`` for ``-``."""
+        """The stem of the entry's derivation names, the label with ``_`` for ``-``."""
         return self.label.replace("-", "_")
 
     @cached_property
