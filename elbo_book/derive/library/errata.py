@@ -30,8 +30,8 @@ Equation entries use the SymPy engine; their derivations are registered under th
 * ``imprecise`` — a misleading name, or a statement true only under conditions the source does
   not state.
 
-This module assembles the catalogue (:data:`ERRATA`, by kind, the notes first within a kind) and
-lays the checks out for the page.
+This module assembles the catalogue (:data:`ERRATA`, by kind, the notes first within a kind),
+registers its derivations in that order and lays the checks out for the page.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from elbo_book.derive.library.errata_records import (
     Erratum,
     Residual,
     Shown,
+    register_errata,
     rounded,
 )
 
@@ -72,6 +73,8 @@ ERRATA: tuple[Erratum, ...] = tuple(
     sorted((*errata_notes.ENTRIES, *errata_bibliography.ENTRIES), key=lambda e: KINDS.index(e.kind))
 )
 """Every entry, grouped by kind in the order of ``KINDS``; within a kind the notes come first."""
+
+register_errata(ERRATA)  # the verification report lists the derivations in the page's order
 
 #: Old labels kept as link targets on the page (chapters link to them).
 ALIASES: dict[str, str] = {"erratum-002-eq36-stray-sum": "erratum-002-eq37-stray-sum"}

@@ -1,6 +1,7 @@
 """The Errata of the annotated ELBO bibliography (``elbo_bibliography_post``; labels
 ``erratum-002-…``): one :class:`~elbo_book.derive.library.errata_records.Erratum` per mistake,
-each with its checks, in the page's order within each kind (wrong, typo, imprecise).
+each with its checks, in the page's order within each kind (wrong, typo, imprecise);
+``errata`` registers their derivations.
 
 Equation numbers follow the source's own rule: one number per row of each ``align`` block, a
 trailing ``\\\\`` adding an empty numbered row (the rule its own references "(8)", "(11)" and
@@ -28,7 +29,6 @@ from elbo_book.derive.library.errata_records import (
     NumericClaim,
     average_over_data,
     elbo_of_point_n,
-    register_errata,
 )
 from elbo_book.derive.semantics import N
 from elbo_book.derive.terms import (
@@ -458,5 +458,3 @@ ENTRIES: tuple[Erratum, ...] = (
         ),
     ),
 )
-
-register_errata(ENTRIES)

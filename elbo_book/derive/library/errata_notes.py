@@ -1,6 +1,7 @@
 """The Errata of the notes on the KL/ELBO decomposition (``shi_elbo_notes``; labels
 ``erratum-000-…``): one :class:`~elbo_book.derive.library.errata_records.Erratum` per mistake,
-each with its checks, in the page's order within each kind (wrong, typo, imprecise).
+each with its checks, in the page's order within each kind (wrong, typo, imprecise);
+``errata`` registers their derivations.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from elbo_book.derive.library.errata_records import (
     NumericClaim,
     average_over_data,
     elbo_of_point_n,
-    register_errata,
 )
 from elbo_book.derive.semantics import N
 from elbo_book.derive.terms import (
@@ -242,5 +242,3 @@ ENTRIES: tuple[Erratum, ...] = (
         ),
     ),
 )
-
-register_errata(ENTRIES)
