@@ -101,7 +101,7 @@ class StepChecker:
         )
         (result,) = step.check(raise_on_failure=False)
         claim = f"{self.start.text()} {self.rel} {answer.text()}"
-        if result.ok:
+        if result.proven:
             return Verdict(True, f"{claim} [{' | '.join(result.badges)}]")
         return Verdict(False, f"{claim} is false: {result.detail}")
 

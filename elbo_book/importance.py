@@ -46,7 +46,7 @@ from torch.distributions import Distribution, Independent, Normal
 from tqdm import tqdm
 
 from elbo_book.models import LatentVariableModel
-from elbo_book.objectives import encode_or_check
+from elbo_book.objectives import variational_distribution
 from elbo_book.validation import (
     Reduction,
     check_bool,
@@ -124,7 +124,7 @@ def log_importance_weights(
         ValueError: a bad argument.
     """
     check_int(n_samples, "n_samples")
-    q = encode_or_check(model, x, q)
+    q = variational_distribution(model, x, q)
     shape = torch.Size([n_samples])
     z = q.rsample(shape) if q.has_rsample else q.sample(shape)
     return _log_weights(model, x, z, q)
@@ -175,7 +175,7 @@ def _iwae_bound(
 ) -> torch.Tensor:
     check_reduction(reduction)
     n_samples = check_int(n_samples, "n_samples")
-    q = encode_or_check(model, x, q)
+    q = variational_distribution(model, x, q)
     if chunk_size is None:
         examples = max(1, math.prod(q.batch_shape))
         chunk = max(1, min(n_samples, DEFAULT_PAIRS_PER_CHUNK // examples))
@@ -281,7 +281,7 @@ def iwae_loss(
     check_reduction(reduction)
     check_int(n_samples, "n_samples")
     check_choice(estimator, "estimator", ("standard", "dreg", "stl"))
-    q = encode_or_check(model, x, q)
+    q = variational_distribution(model, x, q)
     if not q.has_rsample:
         raise ValueError(f"iwae_loss needs a reparameterisable q (with rsample), got {q!r}")
     if estimator == "standard":

@@ -24,7 +24,8 @@ Public API:
 - :func:`elbo` — the ELBO.
 - :func:`beta_elbo` — the β-objective.
 - :func:`rate`, :func:`distortion` — the two terms on their own.
-- :func:`encode_or_check` — the q(z|x) an objective will use (``model.encode(x)`` or a given q).
+- :func:`variational_distribution` — the q(z|x) an objective uses (``model.encode(x)`` or a
+  given q).
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ __all__ = [
     "distortion",
     "elbo",
     "elbo_terms",
-    "encode_or_check",
     "rate",
+    "variational_distribution",
 ]
 
 
@@ -68,7 +69,7 @@ class ELBOTerms(NamedTuple):
     kl: torch.Tensor
 
 
-def encode_or_check(
+def variational_distribution(
     model: LatentVariableModel, x: torch.Tensor, q: Distribution | None
 ) -> Distribution:
     """Return ``q`` (checked against ``x``'s batch shape), or ``model.encode(x)`` if None.
@@ -149,7 +150,7 @@ def elbo_terms(
     """
     check_reduction(reduction)
     analytic_kl = check_bool(analytic_kl, "analytic_kl")
-    q = encode_or_check(model, x, q)
+    q = variational_distribution(model, x, q)
     if n_samples is not None:
         check_int(n_samples, "n_samples")
     return _elbo_terms(model, x, q, n_samples, analytic_kl, reduction)

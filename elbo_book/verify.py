@@ -59,7 +59,7 @@ class Row:
 def _kind(r: StepResult) -> str:
     if r.expected_failure:
         return "erratum"
-    if not r.ok:
+    if not r.as_expected:
         return "FAILED"
     first = r.badges[0] if r.badges else None
     if isinstance(first, Badge):
@@ -81,14 +81,16 @@ def _check_one(name: str) -> Row:
     t0 = time.perf_counter()
     results = d.check(raise_on_failure=False)
     secs = time.perf_counter() - t0
-    failures = tuple(f"({r.step.label}) [{r.step.why}] {r.detail}" for r in results if not r.ok)
+    failures = tuple(
+        f"({r.step.label}) [{r.step.why}] {r.detail}" for r in results if not r.as_expected
+    )
     return Row(
         d.chapter,
         d.name,
         len(results),
-        sum(r.ok and not r.expected_failure for r in results),
+        sum(r.proven and not r.expected_failure for r in results),
         sum(r.expected_failure for r in results),
-        sum(r.ok and r.expected_failure for r in results),
+        sum(r.confirmed_failure for r in results),
         strength_summary(results),
         failures,
         secs,
@@ -98,8 +100,8 @@ def _check_one(name: str) -> Row:
 def _pool_map(fn: Callable[[str], T], names: list[str], jobs: int) -> list[T]:
     if jobs <= 1 or len(names) <= 1:
         return [fn(n) for n in names]
-    # "spawn", not "fork": a library module may have imported torch, whose thread pools do not
-    # survive a fork (the children can deadlock).
+    # "spawn", not "fork": the parent may have imported torch (a notebook, a test run), whose
+    # thread pools do not survive a fork (the children can deadlock).
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as ex:
         return list(ex.map(fn, names))
 

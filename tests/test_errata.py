@@ -9,11 +9,16 @@ import sympy
 
 from elbo_book.derive import KL, Derivation, p, q, z
 from elbo_book.derive.library import errata
-from elbo_book.derive.library.errata_claims import Check
 from elbo_book.derive.library.errata_notation import RULES, align_rows, notation_check
-from elbo_book.reproducibility import seed_everything
-
-seed_everything(0)
+from elbo_book.derive.library.errata_records import (
+    Check,
+    Erratum,
+    NotationClaim,
+    NumericClaim,
+    Point,
+    Residual,
+)
+from elbo_book.derive.registry import collect
 
 LABELS = [e.label for e in errata.ERRATA]
 
@@ -60,9 +65,34 @@ def test_unknown_label_and_rule_are_refused() -> None:
 def test_erratum_validates_its_fields() -> None:
     e = errata.ERRATA[0]
     with pytest.raises(ValueError, match="kind"):
-        errata.Erratum(e.label, e.source, e.location, "silly", e.title, e.as_written, e.corrected)
-    with pytest.raises(ValueError, match="label"):
-        errata.Erratum("erratum-002-x", "000", "", "typo", "", e.as_written, e.corrected)
+        Erratum(label=e.label, location="", kind="silly", title="", check=e.check)
+    for label in ("erratum-001-x", "erratum-000-", "errata-000-x", "erratum-000"):
+        with pytest.raises(ValueError, match="label"):
+            Erratum(label=label, location="", kind="typo", title="", check=e.check)
+
+
+def test_the_label_names_the_source_and_the_derivations() -> None:
+    """The label is written once: the source and every registered derivation name follow it."""
+    registered = [d.name for d in collect() if d.chapter == "errata"]
+    names = []
+    for e in errata.ERRATA:
+        assert e.source == e.label.split("-")[1]
+        for d in e.derivations():
+            assert d.name.startswith(e.label.replace("-", "_") + "_"), (e.label, d.name)
+            names.append(d.name)
+    assert names == registered  # in the page's order
+
+
+def test_an_unknown_numeric_claim_is_refused() -> None:
+    with pytest.raises(ValueError, match="no check 'no_such_claim'"):
+        NumericClaim("no_such_claim").run(True)
+    with pytest.raises(ValueError, match="no check 'Check'"):
+        NumericClaim("Check").run(True)  # a name in the module that is not one of its checks
+
+
+def test_a_notation_claim_applies_its_rule_to_either_side() -> None:
+    claim = NotationClaim("kl_separator", r"\kl(q(z)\mid p(z))", r"\kl(q(z)\,\|\,p(z))")
+    assert not claim.run(True).passed and claim.run(False).passed
 
 
 @pytest.mark.parametrize("rule", sorted(RULES))
@@ -73,9 +103,11 @@ def test_notation_rules_accept_clean_latex(rule: str) -> None:
 
 def test_check_text_is_deterministic() -> None:
     first = errata.by_label("erratum-002-kl-isotropic").as_written()
+    again = NumericClaim("isotropic_gaussian_kl").run(True)  # computed afresh
     assert isinstance(first, Check)
-    assert first.text() == repr(first)
+    assert first == again and first.text() == again.text()
     assert first.text().startswith("✗ FAILS (numeric counterexample)")
+    assert all(line.startswith("    ") for line in first.text().splitlines()[1:])
 
 
 def test_summary_rows_cover_every_erratum() -> None:
@@ -90,7 +122,7 @@ def test_kinds_are_counted_from_the_catalogue() -> None:
     assert counts == {k: sum(e.kind == k for e in errata.ERRATA) for k in errata.KINDS}
 
 
-def _engine_failure(e: errata.Erratum) -> str:
+def _engine_failure(e: Erratum) -> str:
     shown = e.as_written()
     assert not isinstance(shown, Check)
     return next(r.detail for r in shown.check(raise_on_failure=False) if r.expected_failure)
@@ -135,27 +167,25 @@ def test_a_wrong_residual_or_a_small_difference_does_not_refute() -> None:
     wrong_quantity = Derivation("errata_test_bad_residual", res.right - res.left).eq(
         KL(q(z), p(z)), "half the true residual"
     )
-    assert not errata.Residual(
-        wrong_quantity, "", res.point, res.left, res.rel, res.right
-    ).refutes()
+    assert not Residual(wrong_quantity, "", res.point, res.left, res.rel, res.right).refutes()
     # a point where the aggregate q(z) is the prior: the residual 2·KL(q(z) ‖ p(z)) vanishes
     half = sympy.Rational(1, 2)
-    flat = errata.Point(
+    flat = Point(
         prior=(half, half),
         lik_n=((half, half), (half, half)),
         enc_n=((half, half), (half, half)),
     )
-    assert not errata.Residual(res.derivation, "", flat, res.left, res.rel, res.right).refutes()
+    assert not Residual(res.derivation, "", flat, res.left, res.rel, res.right).refutes()
 
 
 def test_point_validates_its_distributions() -> None:
     third = sympy.Rational(1, 3)
     with pytest.raises(ValueError, match="distribution"):
-        errata.Point(prior=(third, third), lik=(third, third), enc=(third, 2 * third))
+        Point(prior=(third, third), lik=(third, third), enc=(third, 2 * third))
     with pytest.raises(ValueError, match="likelihood"):
-        errata.Point(prior=(third, 2 * third), lik=(third, 0), enc=(third, 2 * third))
+        Point(prior=(third, 2 * third), lik=(third, 0), enc=(third, 2 * third))
     with pytest.raises(ValueError, match="one row"):
-        errata.Point(prior=(third, 2 * third), lik=(third, third))
+        Point(prior=(third, 2 * third), lik=(third, third))
 
 
 def test_cited_rows_numbers_rows_by_the_pages_rule() -> None:

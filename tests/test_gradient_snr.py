@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from elbo_book import derive
 from elbo_book.derive.library import ch06_importance as ch06
-from elbo_book.derive.terms import RV
+from elbo_book.derive.terms import RandomVariable
 from elbo_book.gradient_snr import (
     GradientSNR,
     LinearGaussianModel,
@@ -170,11 +170,11 @@ def test_chapter6_derivations_verify() -> None:
         ch06.iwae_one_sample_is_elbo,
         ch06.iwae_monotone,
     ):
-        assert all(result.ok for result in derivation.check())
+        assert all(result.proven for result in derivation.check())
 
 
 def test_iid_draws_semantics_knows_independence() -> None:
-    z1, z2, x = RV("z_1"), RV("z_2"), derive.x
+    z1, z2, x = RandomVariable("z_1"), RandomVariable("z_2"), derive.x
     product = derive.Derivation(
         "independent_draws",
         derive.E(derive.q(z1, z2 | x), ch06.weight(1) * ch06.weight(2)),
@@ -185,7 +185,7 @@ def test_iid_draws_semantics_knows_independence() -> None:
 
 @pytest.mark.parametrize("false_claim", ["square", "double"])
 def test_iid_draws_semantics_rejects_false_steps(false_claim: str) -> None:
-    z1, z2, z3, x = RV("z_1"), RV("z_2"), RV("z_3"), derive.x
+    z1, z2, z3, x = RandomVariable("z_1"), RandomVariable("z_2"), RandomVariable("z_3"), derive.x
     if false_claim == "square":  # E[w²] is p(x)² (1 + χ²), not p(x)²
         start = derive.E(derive.q(z1 | x), ch06.weight(1) ** 2)
         wrong = derive.p(x) ** 2

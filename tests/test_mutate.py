@@ -3,6 +3,8 @@ and ``python -m elbo_book.verify --mutate`` fails when a valid mutant survives."
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 import elbo_book.verify as verify
@@ -15,6 +17,7 @@ from elbo_book.derive.mutate import (
     SWAP_SEMANTICS,
     VANISHING,
     MutationReport,
+    mutants,
     mutate_derivation,
 )
 
@@ -44,6 +47,15 @@ def test_vanishing_terms_and_named_definitions_are_killed() -> None:
     )
     killed, survived, *_ = _counts(mutate_derivation(indexed), VANISHING)
     assert killed == 1 and survived == 0
+
+
+def test_mutation_operators_and_kills(kl_identity: Callable[[], Derivation]) -> None:
+    descs = [dsc for dsc, _ in mutants(KL(QZ, POST) + E(QZ, log(p(x, z) * QZ)))]
+    assert any("swap KL" in s for s in descs)
+    assert any("product of logs" in s for s in descs)
+    assert any("swap conditional" in s for s in descs)
+    rep = mutate_derivation(kl_identity())
+    assert rep.total > 20 and rep.killed / rep.total >= 0.95, rep.survivors
 
 
 def test_every_counted_operator_is_declared() -> None:

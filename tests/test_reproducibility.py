@@ -6,12 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import elbo_book
 from elbo_book.reproducibility import CUBLAS_WORKSPACE, seed_everything
-
-
-def test_version_is_a_string() -> None:
-    assert isinstance(elbo_book.__version__, str)
 
 
 def test_same_seed_same_draws() -> None:

@@ -4,7 +4,10 @@ only engine-produced derivation chains."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -162,3 +165,22 @@ def test_displayed_derivations_are_verified(notebook: Path) -> None:
             if text.startswith("Derivation "):
                 m = re.search(r"(\d+)/(\d+) steps verified", text.splitlines()[0])
                 assert m and m.group(1) == m.group(2), f"{notebook.name}: {text.splitlines()[0]}"
+
+
+def test_collecting_and_verifying_imports_no_torch() -> None:
+    """The engine knows nothing of torch: collecting every derivation and checking one (the
+    Errata's, whose numeric claims use torch when shown) leaves torch unimported."""
+    code = (
+        "import sys\n"
+        "from elbo_book.derive.registry import collect\n"
+        "from elbo_book.verify import check_all\n"
+        "derivations = collect()\n"
+        "assert len(derivations) > 50, len(derivations)\n"
+        "check_all(chapter='01_jensen_bound')\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout[:500]

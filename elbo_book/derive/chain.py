@@ -60,18 +60,31 @@ class Step:
 
 @dataclass(frozen=True)
 class StepResult:
-    """The verdict on one step.  ``ok`` is True for a proven step and for a confirmed expected
-    failure; ``badges`` state the strength; ``detail`` holds the failure message."""
+    """The verdict on one step.  ``proven`` says whether the step's relation was proven (its
+    check passed); :attr:`as_expected` whether that is what the step expects (proven, or, for a
+    recorded mistake built with ``expect_fail=True``, refuted); ``badges`` state the strength;
+    ``detail`` holds the failure message."""
 
     step: Step
-    ok: bool
+    proven: bool
     badges: tuple[str, ...]
     detail: str = ""
     seconds: float = 0.0
 
     @property
     def expected_failure(self) -> bool:
+        """Whether the step records a known mistake (built with ``expect_fail=True``)."""
         return self.step.expect_fail
+
+    @property
+    def as_expected(self) -> bool:
+        """A proven step, or a recorded mistake that was refuted (a confirmed expected failure)."""
+        return self.proven != self.step.expect_fail
+
+    @property
+    def confirmed_failure(self) -> bool:
+        """A recorded mistake that was refuted, as it must be."""
+        return self.step.expect_fail and not self.proven
 
 
 _INEQUALITIES = ("≥", "≤")
@@ -226,24 +239,20 @@ class Derivation:
             t0 = time.perf_counter()
             try:
                 badges = self.check_step(i)
-                if s.expect_fail:
-                    res = StepResult(s, False, tuple(badges), "expected to fail, but it passed")
-                else:
-                    res = StepResult(s, True, tuple(badges))
+                detail = "expected to fail, but it passed" if s.expect_fail else ""
+                res = StepResult(s, True, tuple(badges), detail)
             except CheckFailed as err:
-                if s.expect_fail:
-                    res = StepResult(
-                        s, True, (Badge("✗ fails as expected", Strength.ERRATUM),), str(err)
-                    )
-                else:
-                    res = StepResult(s, False, (Badge("✗ FAILED", Strength.FAILED),), str(err))
-            results.append(
-                StepResult(res.step, res.ok, res.badges, res.detail, time.perf_counter() - t0)
-            )
+                badge = (
+                    Badge("✗ fails as expected", Strength.ERRATUM)
+                    if s.expect_fail
+                    else Badge("✗ FAILED", Strength.FAILED)
+                )
+                res = StepResult(s, False, (badge,), str(err))
+            results.append(replace(res, seconds=time.perf_counter() - t0))
         object.__setattr__(self, "_results", tuple(results))
         if raise_on_failure:
             for r in results:
-                if not r.ok:
+                if not r.as_expected:
                     raise StepError(self.name, r.step, r.detail)
         return results
 
@@ -263,8 +272,8 @@ class Derivation:
     # ---- display --------------------------------------------------------------------------
     def _summary(self) -> str:
         res = self.results
-        proven = sum(r.ok and not r.expected_failure for r in res)
-        expected = sum(r.ok and r.expected_failure for r in res)
+        proven = sum(r.proven and not r.expected_failure for r in res)
+        expected = sum(r.confirmed_failure for r in res)
         out = f"{proven}/{len(res) - expected} steps verified"
         if expected:
             out += f", {expected} expected failure{'s' if expected > 1 else ''} confirmed"
@@ -319,7 +328,7 @@ class Derivation:
         """``start rel end (in …)`` when every step of the chain is proven (and a semantics in
         which all of them were proved exists), else ``""``."""
         res = self.results
-        if not any(not r.expected_failure for r in res) or not all(r.ok for r in res):
+        if not any(not r.expected_failure for r in res) or not all(r.as_expected for r in res):
             return ""
         where = self._conclusion_where()
         if not where:
@@ -329,7 +338,7 @@ class Derivation:
 
     def _row_note(self, r: StepResult) -> str:
         badge = "; ".join(b.lstrip("✓✗ ") for b in r.badges)
-        mark = r"\checkmark" if r.ok and not r.expected_failure else r"\times"
+        mark = r"\checkmark" if r.proven and not r.expected_failure else r"\times"
         why = _tex_text(f"({r.step.label}) {r.step.why}")
         return rf"\text{{{why}}} \quad {mark}\ \text{{{_tex_text(badge)}}}"
 
@@ -360,8 +369,8 @@ class Derivation:
         ]
         for r in self.results:
             s = r.step
-            ok = r.ok and not r.expected_failure
-            colour = "#1a7f37" if ok else ("#9a6700" if r.ok else "#cf222e")
+            ok = r.proven and not r.expected_failure
+            colour = "#1a7f37" if ok else ("#9a6700" if r.confirmed_failure else "#cf222e")
             badge = " · ".join(esc(b) for b in r.badges)
             verdict = (
                 f"<span style='color:#57606a'>{esc(s.why)}</span> — "

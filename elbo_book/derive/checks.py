@@ -5,8 +5,8 @@ Every term of a step and of its certificate first passes the well-formedness pas
 
 1. **Identities** (relation ``=``): both sides are translated by each semantics of the derivation
    (:mod:`elbo_book.derive.semantics`) and their difference is shown to be identically zero by
-   :func:`elbo_book.derive.normal_form.is_zero` (first for every support size K by the indexed-sum
-   prover, ``elbo_book.derive.anyk``).  At fixed sizes this is a proof for the model family
+   :func:`elbo_book.derive.zero_test.is_zero` (first for every support size K by the indexed-sum
+   prover, ``elbo_book.derive.indexed_sums``).  At fixed sizes this is a proof for the model family
    and the sizes checked (e.g. every distribution on K = 2, 3, 4 points), and the two sides are
    also compared numerically at larger sizes (:meth:`~elbo_book.derive.semantics.Semantics.probes`).
    A step without densities is plain algebra, proved once outside every model.
@@ -33,10 +33,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from elbo_book.derive import anyk
-from elbo_book.derive.anyk import NotHandled
+from elbo_book.derive import indexed_sums
 from elbo_book.derive.draws import IIDDraws
-from elbo_book.derive.normal_form import residual
+from elbo_book.derive.indexed_sums import NoIndexedSumForm
 from elbo_book.derive.semantics import (
     Finite,
     Gaussian,
@@ -68,6 +67,7 @@ from elbo_book.derive.terms import (
     walk,
 )
 from elbo_book.derive.wellformed import Malformed, check_wellformed
+from elbo_book.derive.zero_test import residual
 
 __all__ = [
     "Certificate",
@@ -143,12 +143,12 @@ def _counterexample(
 ANY_K_BADGE = "✓ symbolic, any finite support K (indexed sums)"
 
 
-def size_model(sem: Semantics) -> anyk.SizeModel | None:
+def size_model(sem: Semantics) -> indexed_sums.SizeModel | None:
     """The indexed-sum reading of ``sem`` (symbolic sizes), or None for a family without sizes."""
     if isinstance(sem, Finite):
-        return None if sem.zero_masses else anyk.finite_model()
+        return None if sem.zero_masses else indexed_sums.finite_model()
     if isinstance(sem, IIDDraws):
-        return anyk.draws_model(sem.normalised)
+        return indexed_sums.draws_model(sem.normalised)
     return None
 
 
@@ -164,8 +164,8 @@ def _any_size(sem: Semantics, a: Term, b: Term) -> bool:
     if model is None:
         return False
     try:
-        return anyk.proves_zero_in(model, a, b)
-    except (NotHandled, Undefined):
+        return indexed_sums.proves_identity_every_size(model, a, b)
+    except (NoIndexedSumForm, Undefined):
         return False
 
 
@@ -282,7 +282,7 @@ def check_pointwise(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[
     except Malformed as err:
         raise InvalidTerm(str(err)) from err
     badges: list[Badge] = []
-    k = anyk.free_index()
+    k = indexed_sums.free_index()
     for sem in semantics:
         try:
             if isinstance(sem, Gaussian):
@@ -294,11 +294,11 @@ def check_pointwise(a: Term, b: Term, semantics: tuple[Semantics, ...]) -> list[
                     )
                 badges.append(Badge(f"✓ at every z, {sem.describe([a, b])}", Strength.GAUSSIAN))
             elif (model := size_model(sem)) is not None:
-                if not anyk.proves_zero_in(model, a, b, {"z": k}):
+                if not indexed_sums.proves_identity_every_size(model, a, b, {"z": k}):
                     raise CheckFailed(f"not proved at every z ({sem.name}, indexed sums)")
                 text = f"✓ at every z, {sem.describe_any_size([a, b])} (indexed sums)"
                 badges.append(Badge(text, Strength.ANY_SIZE, Sizes.ANY))
-        except (Unsupported, NotHandled):
+        except (Unsupported, NoIndexedSumForm):
             continue
         except Undefined as err:
             raise InvalidTerm(f"undefined term: {err}") from err
@@ -351,7 +351,7 @@ def lemma_form(t: Term) -> Term:
     if isinstance(t, Entropy):
         return t.definition()
     if isinstance(t, Named):
-        return lemma_form(t.definition)
+        return lemma_form(t.definition())
     kids = t.children()
     new = tuple(lemma_form(c) for c in kids)
     return t if new == kids else t.rebuild(new)
@@ -395,11 +395,11 @@ def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[Badge]:
         model = size_model(sem)
         if model is not None:
             try:
-                if anyk.proves_nonneg_in(model, t):
+                if indexed_sums.proves_nonneg_every_size(model, t):
                     text = str(sem.describe_any_size([t]))
                     where.append(Badge(text, Strength.ANY_SIZE, Sizes.ANY))
                     continue
-            except (anyk.NotHandled, Undefined):
+            except (indexed_sums.NoIndexedSumForm, Undefined):
                 pass
         try:
             for inst in sem.instances([t]):

@@ -34,8 +34,8 @@ from elbo_book.derive.terms import (
     Integral,
     Log,
     Named,
+    Scalar,
     Term,
-    Var,
     walk,
 )
 
@@ -99,7 +99,7 @@ class _DrawsModel:
             return sympy.Integer(self.size)
         if t == N:
             raise Unsupported("the i.i.d.-draws model has no data index")
-        if isinstance(t, Var):
+        if isinstance(t, Scalar):
             return t.sympy()
         if isinstance(t, Density):
             return self.density(t, env)
@@ -123,7 +123,7 @@ class _DrawsModel:
         if isinstance(t, KL | Entropy):
             return self.tr(t.definition(), env)
         if isinstance(t, Named):
-            return self.tr(t.definition, env)
+            return self.tr(t.definition(), env)
         raise Unsupported(f"the i.i.d.-draws semantics has no rule for {type(t).__name__}")
 
     def normalisation(self) -> dict[sympy.Symbol, sympy.Expr]:

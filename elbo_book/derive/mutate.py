@@ -69,8 +69,8 @@ from elbo_book.derive.terms import (
     Neg,
     Num,
     Pow,
+    Scalar,
     Term,
-    Var,
 )
 
 __all__ = ["OPERATORS", "MutationReport", "mutants", "mutate_derivation"]
@@ -140,7 +140,7 @@ def _local(t: Term) -> Iterator[tuple[str, str, Term]]:
         for i, f in enumerate(t.factors):
             rest = t.factors[:i] + t.factors[i + 1 :]
             yield "drop factor", f"drop factor {f.text()}", rest[0] if len(rest) == 1 else Mul(rest)
-    if isinstance(t, Var):
+    if isinstance(t, Scalar):
         yield "double symbol", f"double {t.text()}", Mul((_TWO, t))
     if isinstance(t, Num):
         yield "change number", f"change number {t.text()} → {2 * t.value}", Num(2 * t.value)
@@ -187,7 +187,7 @@ def _operated(t: Term, inside_named: bool) -> Iterator[tuple[str, str, Term | No
     if isinstance(t, LogGap):
         return
     if isinstance(t, Named):
-        for _, desc, m in _operated(t.definition, True):
+        for _, desc, m in _operated(t.definition(), True):
             changed: Term | None = None
             if m is not None:
                 try:

@@ -17,7 +17,9 @@ Two semantics are provided.
   p(x | z) = N(w z + b, σ_x²), hence p(x) and p(z | x) in closed form, and q(z | x) = N(μ, σ²).
   An expectation over a Gaussian of a polynomial in z (log-densities of Gaussians are quadratics)
   is computed exactly from the Gaussian moments, which the library proves once by symbolic
-  integration (derivation ``gaussian_moments``).  With ``integrate=True`` expectations are instead
+  integration (derivations ``gaussian_moment_0`` … ``gaussian_moment_4`` in
+  ``elbo_book.derive.library.foundations``; higher orders by the recursion
+  :func:`prove_moment_recursion`).  With ``integrate=True`` expectations are instead
   computed by ``sympy.integrate`` (used to prove the moments themselves).
 
 A semantics raises :class:`Unsupported` for a term it cannot interpret (e.g. an aggregate
@@ -51,10 +53,10 @@ from elbo_book.derive.terms import (
     Num,
     Pi,
     Pow,
+    Scalar,
     SumN,
     Term,
     Value,
-    Var,
     walk,
 )
 
@@ -78,9 +80,9 @@ __all__ = [
     "translate_arithmetic",
 ]
 
-N = Var("N")
+N = Scalar("N")
 """The number of data points; the finite semantics replaces it by the instance's N."""
-K = Var("K")
+K = Scalar("K")
 """The number of points of the latent's support; the finite semantics replaces it by the
 instance's K (the i.i.d.-draws semantics by its S).  No continuous family has it."""
 
@@ -179,20 +181,20 @@ def positive_log(t: Log, arg: sympy.Expr) -> sympy.Expr:
 
 
 def translate_algebra(t: Term) -> sympy.Expr:
-    """A term without densities as plain algebra: each ``Var`` its own symbol (positive or real,
+    """A term without densities as plain algebra: each ``Scalar`` its own symbol (positive or real,
     as declared; N too), each ``Value`` a real symbol.  No model is involved: nothing is
     substituted (no size, no fixed parameter, no normalisation)."""
     arithmetic = translate_arithmetic(t, translate_algebra)
     if arithmetic is not None:
         return arithmetic
-    if isinstance(t, Var):
+    if isinstance(t, Scalar):
         return t.sympy()
     if isinstance(t, Value):
         return sympy.Symbol(t.name, real=True)
     if isinstance(t, Log):
         return positive_log(t, translate_algebra(t.arg))
     if isinstance(t, Named):
-        return translate_algebra(t.definition)
+        return translate_algebra(t.definition())
     raise Unsupported(f"{type(t).__name__} is not algebra")
 
 
@@ -311,8 +313,8 @@ class Semantics:
         raise NotImplementedError
 
     def describe_any_size(self, terms: list[Term] | None = None) -> str | None:
-        """What a proof by the indexed-sum prover (``elbo_book.derive.anyk``, symbolic sizes)
-        covers in this family, or None when the family has no sizes."""
+        """What a proof by the indexed-sum prover (``elbo_book.derive.indexed_sums``, symbolic
+        sizes) covers in this family, or None when the family has no sizes."""
         return None
 
     def badge(self, terms: list[Term]) -> str:
@@ -447,7 +449,7 @@ class _FiniteModel:
         arithmetic = translate_arithmetic(t, lambda a: self.tr(a, env))
         if arithmetic is not None:
             return arithmetic
-        if isinstance(t, Var):
+        if isinstance(t, Scalar):
             if t == K:
                 return sympy.Integer(self.K)
             return sympy.Integer(self.N) if t == N else t.sympy()
@@ -477,7 +479,7 @@ class _FiniteModel:
         if isinstance(t, Entropy | MutualInfo):
             return self.tr(t.definition(), env)
         if isinstance(t, Named):
-            return self.tr(t.definition, env)
+            return self.tr(t.definition(), env)
         if isinstance(t, Value):
             raise Unsupported("values of z are categorical in the finite model")
         raise Unsupported(f"the finite semantics has no rule for {type(t).__name__}")
@@ -612,7 +614,7 @@ def _integrated_moment(j: int) -> sympy.Expr:
     return sympy.integrate(_Z**j * pdf, (_Z, -sympy.oo, sympy.oo))
 
 
-MAX_MOMENT = 4  # the moments proven by integration in the library (derivation gaussian_moments)
+MAX_MOMENT = 4  # the moments proven by integration in the library (gaussian_moment_0 … _4)
 
 
 @functools.cache
@@ -646,13 +648,13 @@ def moment_by_recursion(j: int, mean: sympy.Expr, var: sympy.Expr) -> sympy.Expr
 
 
 # Parameters of the Gaussian model, as terms (so that chapters can write closed forms).
-mu_p = Var("mu_p", r"\mu_0", positive=False)
-sigma_p = Var("sigma_p", r"\sigma_0")
-w = Var("w", "w", positive=False)
-b = Var("b", "b", positive=False)
-sigma_x = Var("sigma_x", r"\sigma_x")
-mu_q = Var("mu_q", r"\mu", positive=False)
-sigma_q = Var("sigma_q", r"\sigma")
+mu_p = Scalar("mu_p", r"\mu_0", positive=False)
+sigma_p = Scalar("sigma_p", r"\sigma_0")
+w = Scalar("w", "w", positive=False)
+b = Scalar("b", "b", positive=False)
+sigma_x = Scalar("sigma_x", r"\sigma_x")
+mu_q = Scalar("mu_q", r"\mu", positive=False)
+sigma_q = Scalar("sigma_q", r"\sigma")
 _PARAMETERS = (mu_p, sigma_p, w, b, sigma_x, mu_q, sigma_q)
 _SHOWN = {
     "mu_p": "μ₀",
@@ -681,7 +683,7 @@ class Gaussian(Semantics):
         self.z = sympy.Symbol("z", real=True)
         self.x = sympy.Symbol("x", real=True)
 
-    def _par(self, v: Var) -> sympy.Expr:
+    def _par(self, v: Scalar) -> sympy.Expr:
         return sympy.Integer(self.fix[v.name]) if v.name in self.fix else v.sympy()
 
     def _gauss(self, d: Density) -> tuple[sympy.Expr, sympy.Expr, sympy.Expr]:
@@ -752,7 +754,7 @@ class Gaussian(Semantics):
             raise Unsupported("the Gaussian semantics has no data index")
         if t == K:
             raise Unsupported("the Gaussian semantics has no finite support size")
-        if isinstance(t, Var):
+        if isinstance(t, Scalar):
             return self._par(t)
         if isinstance(t, Value):
             return {"z": self.z, "x": self.x}[t.name]
@@ -778,7 +780,7 @@ class Gaussian(Semantics):
         if isinstance(t, Entropy):
             return self.tr(t.definition())
         if isinstance(t, Named):
-            return self.tr(t.definition)
+            return self.tr(t.definition())
         raise Unsupported(f"the Gaussian semantics has no rule for {type(t).__name__}")
 
     def instances(self, terms: list[Term]) -> Iterator[Instance]:

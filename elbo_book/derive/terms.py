@@ -23,7 +23,6 @@ import sympy
 __all__ = [
     "ELBO",
     "KL",
-    "RV",
     "Add",
     "Density",
     "Div",
@@ -40,10 +39,11 @@ __all__ = [
     "Num",
     "Pi",
     "Pow",
+    "RandomVariable",
+    "Scalar",
     "SumN",
     "Term",
     "Value",
-    "Var",
     "as_term",
     "log",
     "n",
@@ -154,20 +154,24 @@ def _paren(t: Term, prec: int, latex: bool) -> str:
 # ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Given:
-    """``a | b``: the variables before and after the bar (built by ``RV.__or__``)."""
+    """``a | b``: the variables before and after the bar (built by ``RandomVariable.__or__``)."""
 
-    vars: tuple[RV, ...]
-    given: tuple[RV, ...]
+    vars: tuple[RandomVariable, ...]
+    given: tuple[RandomVariable, ...]
 
 
 @dataclass(frozen=True)
-class RV:
-    """A random variable name: ``x`` (one data point), ``z`` (latent), ``n`` (data index),
-    ``x_n`` (the n-th data point), ``z_n`` (the latent of the n-th point)."""
+class RandomVariable:
+    """A random variable, by name: ``x`` (one data point), ``z`` (latent), ``n`` (data index),
+    ``x_n`` (the n-th data point), ``z_n`` (the latent of the n-th point).
+
+    Not a term: it appears only as an argument of a density (``q(z | x)``) or a binder (``E``,
+    ``Integral``, ``MutualInfo``).  A number that takes part in arithmetic is a :class:`Scalar`;
+    the value of z in the Gaussian semantics is a :class:`Value`."""
 
     name: str
 
-    def __or__(self, other: RV | tuple[RV, ...]) -> Given:
+    def __or__(self, other: RandomVariable | tuple[RandomVariable, ...]) -> Given:
         given = other if isinstance(other, tuple) else (other,)
         return Given((self,), given)
 
@@ -178,7 +182,13 @@ class RV:
         return self.name
 
 
-x, z, n, x_n, z_n = RV("x"), RV("z"), RV("n"), RV("x_n"), RV("z_n")
+x, z, n, x_n, z_n = (
+    RandomVariable("x"),
+    RandomVariable("z"),
+    RandomVariable("n"),
+    RandomVariable("x_n"),
+    RandomVariable("z_n"),
+)
 
 
 @dataclass(frozen=True)
@@ -218,7 +228,7 @@ class Density(Term):
         return Density("q" if self.family == "p" else "p", self.vars, self.given, self.sub)
 
 
-def _density(family: str, args: tuple[RV | Given, ...], sub: bool) -> Density:
+def _density(family: str, args: tuple[RandomVariable | Given, ...], sub: bool) -> Density:
     vars_: list[str] = []
     given: list[str] = []
     for a in args:
@@ -227,7 +237,7 @@ def _density(family: str, args: tuple[RV | Given, ...], sub: bool) -> Density:
                 raise ValueError("only one '|' is allowed in a density")
             vars_.extend(v.name for v in a.vars)
             given.extend(g.name for g in a.given)
-        elif isinstance(a, RV):
+        elif isinstance(a, RandomVariable):
             if given:
                 raise ValueError("variables after the '|' must be on its right-hand side")
             vars_.append(a.name)
@@ -236,12 +246,12 @@ def _density(family: str, args: tuple[RV | Given, ...], sub: bool) -> Density:
     return Density(family, tuple(vars_), tuple(given), sub)
 
 
-def p(*args: RV | Given, sub: bool = True) -> Density:
+def p(*args: RandomVariable | Given, sub: bool = True) -> Density:
     """Model density: ``p(x, z)``, ``p(z | x)``, ``p(x | z)``, ``p(z)``, ``p(x)``, …"""
     return _density("p", args, sub)
 
 
-def q(*args: RV | Given, sub: bool = True) -> Density:
+def q(*args: RandomVariable | Given, sub: bool = True) -> Density:
     """Variational density: ``q(z | x)``, aggregate ``q(z)``, ``q(n | z)``, ``q(n, z)``, …"""
     return _density("q", args, sub)
 
@@ -277,8 +287,10 @@ class Num(Term):
 
 
 @dataclass(frozen=True)
-class Var(Term):
-    """A scalar symbol (``t``, ``N``, ``β``, a mean μ, …) with SymPy assumptions."""
+class Scalar(Term):
+    """A scalar symbol: a number that is not random (a weight ``β``, a size ``N``, a Gaussian
+    parameter μ), positive unless declared otherwise.  Random variables are
+    :class:`RandomVariable` names inside densities."""
 
     name: str
     tex: str = ""
@@ -459,7 +471,7 @@ class Log(Term):
 
     def latex(self) -> str:
         a = self.arg
-        if isinstance(a, Density | Var | Div | Integral | Expect | SumN | Named) or (
+        if isinstance(a, Density | Scalar | Div | Integral | Expect | SumN | Named) or (
             isinstance(a, Num) and a.prec == 9
         ):
             return rf"\log {a.latex()}"
@@ -467,7 +479,7 @@ class Log(Term):
 
     def text(self) -> str:
         a = self.arg
-        if isinstance(a, Density | Var | Expect | Named | Num):
+        if isinstance(a, Density | Scalar | Expect | Named | Num):
             return f"log {a.text()}"
         return f"log({a.text()})"
 
@@ -604,8 +616,8 @@ class Entropy(Term):
 class MutualInfo(Term):
     """``I_joint(u; v)`` = KL(joint(u, v) ‖ joint(u) joint(v)).
 
-    ``u`` and ``v`` name the two variables: a str such as ``"n"`` or the exported :class:`RV`
-    (``n``, ``z``), which is stored by its name.
+    ``u`` and ``v`` name the two variables: a str such as ``"n"`` or the exported
+    :class:`RandomVariable` (``n``, ``z``), which is stored by its name.
     """
 
     joint: Density
@@ -615,11 +627,12 @@ class MutualInfo(Term):
     def __post_init__(self) -> None:
         for field_name in ("u", "v"):
             value = getattr(self, field_name)
-            if isinstance(value, RV):
+            if isinstance(value, RandomVariable):
                 object.__setattr__(self, field_name, value.name)
             elif not isinstance(value, str):
                 raise TypeError(
-                    f"MutualInfo {field_name} must be a variable name or an RV, got {value!r}"
+                    f"MutualInfo {field_name} must be a variable name or a RandomVariable, "
+                    f"got {value!r}"
                 )
 
     def children(self) -> tuple[Term, ...]:
@@ -676,28 +689,35 @@ _LABELS: dict[str, str] = {}
 
 @dataclass(frozen=True)
 class Named(Term):
-    """A defined quantity shown by its own symbol, e.g. the ELBO, checked through ``definition``.
+    """A defined quantity shown by its own symbol, e.g. the ELBO, checked through its definition.
 
     The display is tied to the meaning through one table (per process): a symbol (``tex``) and
     its text ``label`` always denote the same definition, so two different definitions can never
-    be displayed alike; constructing a second one raises ValueError."""
+    be displayed alike; constructing a second one raises ValueError.
+
+    The defining term is the field ``defined_as``; :meth:`definition` returns it, as every other
+    defined node (:class:`KL`, :class:`Entropy`, :class:`MutualInfo`, :class:`LogGap`) does."""
 
     tex: str
     label: str
-    definition: Term
+    defined_as: Term
 
     def __post_init__(self) -> None:
-        known = _SYMBOLS.setdefault(self.tex, (self.label, self.definition))
+        known = _SYMBOLS.setdefault(self.tex, (self.label, self.defined_as))
         tex = _LABELS.setdefault(self.label, self.tex)
-        if known != (self.label, self.definition) or tex != self.tex:
+        if known != (self.label, self.defined_as) or tex != self.tex:
             shown = known[1].text() if known[0] == self.label else f"{known[0]}"
             raise ValueError(
                 f"the symbol {self.tex!r} ({self.label!r}) is already defined as {shown}; "
-                f"{self.definition.text()} needs a symbol of its own"
+                f"{self.defined_as.text()} needs a symbol of its own"
             )
 
+    def definition(self) -> Term:
+        """The term this symbol stands for."""
+        return self.defined_as
+
     def children(self) -> tuple[Term, ...]:
-        return (self.definition,)
+        return (self.defined_as,)
 
     def rebuild(self, children: tuple[Term, ...]) -> Term:
         return Named(self.tex, self.label, children[0])

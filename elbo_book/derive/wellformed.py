@@ -138,7 +138,7 @@ def _wf(t: Term, scope: frozenset[str]) -> None:
         _density(t.joint, _bind(scope, t.joint.vars, t))
         return
     if isinstance(t, Named):
-        _wf(t.definition, scope)
+        _wf(t.definition(), scope)
         return
     for c in t.children():
         _wf(c, scope)

@@ -12,7 +12,7 @@ p(x_n, z) = p(z) p(x_n|z).
 * ``surgery_summed_elbo``: Σ_n log p(x_n) ≥ Σ_n ℒ(x_n) = N · (1/N) Σ_n ℒ(x_n).
 
 Every step is proven for every latent support size K and every data-set size N by the
-indexed-sum prover (``elbo_book.derive.anyk``: the data index is a summation index like the
+indexed-sum prover (``elbo_book.derive.indexed_sums``: the data index is a summation index like the
 latent); the finite sizes K = 2, 3, 4 and N = 2, 3 below are only the fallback, used when that
 prover cannot decide a step (the badge then names them).
 """

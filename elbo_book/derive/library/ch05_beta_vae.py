@@ -24,9 +24,9 @@ from elbo_book.derive.terms import (
     Expect,
     Integral,
     Named,
+    Scalar,
     Term,
     Value,
-    Var,
     log,
     p,
     q,
@@ -38,7 +38,7 @@ CHAPTER = "05_beta_vae"
 
 _half = sympy.Rational(1, 2)
 
-_delta = Var("delta", r"\delta")
+_delta = Scalar("delta", r"\delta")
 _beta = Named(r"\beta", "β", 1 + _delta)
 
 
@@ -113,15 +113,15 @@ def gaussian_kl_closed_form() -> Derivation:
     )
 
 
-_D = Var("D")  # data dimension
-_two_pi = Var("c", r"2\pi")  # the constant 2π (any positive constant: the identity is algebraic)
-_s2 = Var("sigma2", r"\sigma^2")  # decoder variance
-_err = Var("S", r"\mathbb{E}_q\|x - f_\theta(z)\|^2")  # expected squared reconstruction error
-_kl = Var("K", r"\operatorname{KL}(q_\phi(z|x) \| p(z))")
-_b = Var("beta", r"\beta")
+_D = Scalar("D")  # data dimension
+_two_pi = Scalar("c", r"2\pi")  # the constant 2π (any positive constant: the identity is algebraic)
+_s2 = Scalar("sigma2", r"\sigma^2")  # decoder variance
+_err = Scalar("S", r"\mathbb{E}_q\|x - f_\theta(z)\|^2")  # expected squared reconstruction error
+_kl = Scalar("K", r"\operatorname{KL}(q_\phi(z|x) \| p(z))")
+_b = Scalar("beta", r"\beta")
 
 
-_temperature = Var("beta", r"\beta")
+_temperature = Scalar("beta", r"\beta")
 
 
 @register(chapter=CHAPTER)

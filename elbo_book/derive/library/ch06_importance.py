@@ -14,8 +14,8 @@ latent.  :class:`~elbo_book.derive.draws.IIDDraws` (an engine semantics, re-expo
 provides it — z and every z_j range over a finite support of size S
 with symbolic prior π_s, likelihood ℓ_s and encoder r_s (normalisation substituted), and the
 joint q(z_1, …, z_K | x) is the product Π_j r_{z_j}.  Each step is proved for every support size
-S by the indexed-sum prover (``elbo_book.derive.anyk``: marginalising a draw, exchanging draws,
-and the symmetry of an average over exchangeable draws are rules of that prover); the sizes
+S by the indexed-sum prover (``elbo_book.derive.indexed_sums``: marginalising a draw, exchanging
+draws, and the symmetry of an average over exchangeable draws are rules of that prover); the sizes
 S = 2, 3 are only its fallback.
 
 Derivations (chapter ``06_importance_weighting``):
@@ -40,7 +40,6 @@ from elbo_book.derive.registry import register
 from elbo_book.derive.terms import (
     ELBO,
     KL,
-    RV,
     Add,
     Density,
     Expect,
@@ -48,6 +47,7 @@ from elbo_book.derive.terms import (
     LogGap,
     Named,
     Num,
+    RandomVariable,
     Term,
     log,
     p,
@@ -71,8 +71,8 @@ CHAPTER = "06_importance_weighting"
 # ---------------------------------------------------------------------------------------------
 # Building blocks
 # ---------------------------------------------------------------------------------------------
-def _draw(j: int) -> RV:
-    return RV(f"z_{j}")
+def _draw(j: int) -> RandomVariable:
+    return RandomVariable(f"z_{j}")
 
 
 def weight(j: int) -> Named:
@@ -163,7 +163,7 @@ def iwae_lower_bound() -> Derivation:
             title="The importance-weighted bound is a lower bound",
             semantics=_SEM,
         )
-        .eq(bound.definition, "definition of L_3", label="def")
+        .eq(bound.definition(), "definition of L_3", label="def")
         .le(
             log(Expect(_joint(draws), average_weight(draws))),
             "Jensen's inequality: log is concave",
@@ -217,8 +217,8 @@ def iwae_one_sample_is_elbo() -> Derivation:
             title="With one sample, the bound is the ELBO",
             semantics=_SEM,
         )
-        .eq(iwae_bound_term(1).definition, "definition of L_1: one weight", label="def")
-        .eq(ELBO.definition, "rename the single draw z_1 to z", label="rename")
+        .eq(iwae_bound_term(1).definition(), "definition of L_1: one weight", label="def")
+        .eq(ELBO.definition(), "rename the single draw z_1 to z", label="rename")
         .eq(ELBO, "definition of the ELBO", label="elbo")
         .eq(
             Expect(q(z | x), log(p(x | z))) - KL(q(z | x), p(z)),

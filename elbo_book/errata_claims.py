@@ -3,7 +3,8 @@
 A claim such as "an isotropic prior pushes towards a disentangled representation" cannot be put
 through the SymPy engine: it is refuted by a small *numeric counterexample* instead, computed here
 with ``torch.distributions`` in float64 on fixed inputs (no random draws, so the printed numbers
-are the same on every run).  Each function returns a :class:`Check`: the statement checked, how,
+are the same on every run).  Each function returns a
+:class:`~elbo_book.derive.library.errata_records.Check`: the statement checked, how,
 whether it holds, and the computed evidence.  ``as_written=True`` checks the source's claim,
 ``as_written=False`` the corrected statement.
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass
 
 import torch
 from torch.distributions import (
@@ -26,8 +26,9 @@ from torch.distributions import (
     kl_divergence,
 )
 
+from elbo_book.derive.library.errata_records import Check
+
 __all__ = [
-    "Check",
     "beta_vs_prior_variance",
     "entropy_spread",
     "factorised_encoder",
@@ -40,30 +41,6 @@ __all__ = [
 
 _DT = torch.float64
 _TOL = 1e-10
-
-
-@dataclass(frozen=True)
-class Check:
-    """The outcome of a computed check of one statement.
-
-    ``method`` says how it was checked ("numeric counterexample", "numeric check",
-    "notation check"); ``evidence`` lists the computed values (rounded) that decide it.
-    """
-
-    statement: str
-    method: str
-    passed: bool
-    evidence: tuple[str, ...]
-
-    def text(self) -> str:
-        """Deterministic plain-text report: verdict, method, statement, evidence."""
-        verdict = "✓ holds" if self.passed else "✗ FAILS"
-        lines = [f"{verdict} ({self.method}): {self.statement}"]
-        lines += [f"    {e}" for e in self.evidence]
-        return "\n".join(lines)
-
-    def __repr__(self) -> str:
-        return self.text()
 
 
 def _f(v: float | torch.Tensor, digits: int = 4) -> str:

@@ -63,22 +63,20 @@ from elbo_book.derive.terms import (
     Log,
     MutualInfo,
     Named,
+    Scalar,
     SumN,
     Term,
     Value,
-    Var,
 )
 
 __all__ = [
-    "NotHandled",
+    "NoIndexedSumForm",
     "SizeModel",
     "draws_model",
     "finite_model",
     "free_index",
-    "proves_nonneg_any_k",
-    "proves_nonneg_in",
-    "proves_zero",
-    "proves_zero_in",
+    "proves_identity_every_size",
+    "proves_nonneg_every_size",
 ]
 
 K = sympy.Symbol("K", integer=True, positive=True)
@@ -97,8 +95,9 @@ _QN = sympy.IndexedBase("Q", positive=True)  # q(z = k | x_n)
 _BASES = (_PI, _LIK, _ENC, _QZ, _LN, _QN)
 
 
-class NotHandled(Exception):
-    """The term is outside what the indexed-sum prover handles (fall back to fixed sizes)."""
+class NoIndexedSumForm(Exception):
+    """The term has no translation into indexed sums (a Gaussian value, mutual information in
+    the i.i.d.-draws model, …): the prover does not apply, and the caller checks fixed sizes."""
 
 
 @dataclass(frozen=True)
@@ -225,7 +224,7 @@ class _Translator:
         given_latents = [v for v in d.given if _latent_draw(v)]
         others = (set(d.vars) - set(latents)) | (set(d.given) - set(given_latents))
         if others - {"x"} or set(d.vars) & set(d.given):
-            raise NotHandled(f"{d.text()} is not a density of the i.i.d.-draws model")
+            raise NoIndexedSumForm(f"{d.text()} is not a density of the i.i.d.-draws model")
         for v in latents + given_latents:
             if v not in env:
                 raise Undefined(f"{d.text()}: the variable {v} is free (not bound by E or ∫)")
@@ -240,7 +239,7 @@ class _Translator:
                 raise Undefined(f"{d.text()} has no meaning: q is the encoder q(z_1, … | x)")
             return sympy.Mul(*[_ENC[env[v]] for v in latents])
         if len(latents) + len(given_latents) > 1:
-            raise NotHandled(f"{d.text()}: the model p involves one latent at a time")
+            raise NoIndexedSumForm(f"{d.text()}: the model p involves one latent at a time")
         if not latents and not given_latents:
             if has_x and not d.given:
                 return px()
@@ -256,7 +255,7 @@ class _Translator:
 
     def _draws_range(self, v: str) -> sympy.Symbol:
         if not _latent_draw(v):
-            raise NotHandled(f"the i.i.d.-draws model sums over latents only, not {v}")
+            raise NoIndexedSumForm(f"the i.i.d.-draws model sums over latents only, not {v}")
         return S
 
     # ---- shared -----------------------------------------------------------------------------
@@ -277,10 +276,10 @@ class _Translator:
             return arithmetic
         if t == SIZE_K:
             return K if self.model.kind == "finite" else S
-        if isinstance(t, Var):
+        if isinstance(t, Scalar):
             if t.name == "N":
                 if self.model.kind != "finite" or t != SIZE_N:
-                    raise NotHandled("the data index N of this model")
+                    raise NoIndexedSumForm("the data index N of this model")
                 return NDATA
             return t.sympy()
         if isinstance(t, Density):
@@ -302,7 +301,7 @@ class _Translator:
             return sympy.Sum(self.tr(t.body, {**env, v: j}), (j, 1, self.var_range(v)))
         if isinstance(t, SumN):
             if self.model.kind != "finite":
-                raise NotHandled("the i.i.d.-draws model has no data index")
+                raise NoIndexedSumForm("the i.i.d.-draws model has no data index")
             j = _idx("n")
             return sympy.Sum(self.tr(t.body, {**env, "n": j}), (j, 1, NDATA))
         if isinstance(t, KL):
@@ -313,13 +312,13 @@ class _Translator:
             return self.tr(t.definition(), env)
         if isinstance(t, MutualInfo):
             if self.model.kind != "finite":
-                raise NotHandled("mutual information in the i.i.d.-draws model")
+                raise NoIndexedSumForm("mutual information in the i.i.d.-draws model")
             return self.tr(t.definition(), env)
         if isinstance(t, Named):
-            return self.tr(t.definition, env)
+            return self.tr(t.definition(), env)
         if isinstance(t, Value):
-            raise NotHandled("values of z are categorical in the finite model")
-        raise NotHandled(type(t).__name__)
+            raise NoIndexedSumForm("values of z are categorical in the finite model")
+        raise NoIndexedSumForm(type(t).__name__)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,7 +350,7 @@ class _Canon:
             ren: dict[sympy.Symbol, sympy.Symbol] = {}
             for v, lo, hi in e.limits:
                 if lo != 1 or hi not in (K, NDATA, S):
-                    raise NotHandled("a sum with other limits")
+                    raise NoIndexedSumForm("a sum with other limits")
                 fresh = _idx("i")
                 ren[v] = fresh
                 lims.append((fresh, hi))
@@ -372,7 +371,7 @@ class _Canon:
             return self.flat(expand_loggap(e))
         if e.is_Atom or isinstance(e, sympy.Indexed):
             return [((), e)]
-        raise NotHandled(f"no canonical form for {e.func}")
+        raise NoIndexedSumForm(f"no canonical form for {e.func}")
 
     def power_terms(self, base: sympy.Expr, exp: sympy.Expr) -> list[tuple[_Limits, sympy.Expr]]:
         """base**exp (exp not a positive integer) with the base in canonical, factored form:
@@ -540,11 +539,11 @@ def free_index() -> sympy.Symbol:
     return _idx("k")
 
 
-def proves_zero_in(
+def proves_identity_every_size(
     model: SizeModel, a: Term, b: Term, env: dict[str, sympy.Symbol] | None = None
 ) -> bool:
     """True iff ``a − b`` is proven zero for every size in ``model`` (and every value of the
-    free indices in ``env``, e.g. ``{"z": free_index()}``; raises NotHandled for terms outside
+    free indices in ``env``, e.g. ``{"z": free_index()}``; raises NoIndexedSumForm for terms outside
     the prover's language).  False means *not proven*, not *false*."""
     tr = _Translator(model, [a, b])
     env = env or {}
@@ -552,18 +551,8 @@ def proves_zero_in(
     return _Canon(model).canon(diff) == 0
 
 
-def proves_nonneg_in(model: SizeModel, t: Term) -> bool:
+def proves_nonneg_every_size(model: SizeModel, t: Term) -> bool:
     """True iff ``t`` ≥ 0 is proved for every size in ``model`` from its indexed-sum translation
-    (:func:`~elbo_book.derive.semantics.proves_nonneg`; raises NotHandled outside the prover's
+    (:func:`~elbo_book.derive.semantics.proves_nonneg`; raises NoIndexedSumForm outside the prover's
     language).  False means *not proven*."""
     return proves_nonneg(_Translator(model, [t]).tr(t, {}), _positive)
-
-
-def proves_zero(a: Term, b: Term) -> bool:
-    """:func:`proves_zero_in` for the finite semantics (every K, and every N)."""
-    return proves_zero_in(finite_model(), a, b)
-
-
-def proves_nonneg_any_k(t: Term) -> bool:
-    """:func:`proves_nonneg_in` for the finite semantics (every K, and every N)."""
-    return proves_nonneg_in(finite_model(), t)
