@@ -254,7 +254,7 @@ def cavi_precision_factor() -> Derivation:
             - (TAU / 2) * (S2 - 2 * mu_q * S1 + N_OBS * (mu_q**2 + sigma_q**2))
             - (LAMBDA0 * TAU / 2) * ((mu_q - MU0) ** 2 + sigma_q**2)
             - B0 * TAU,
-            "Gaussian moments under q(μ): E[μ] = μ_q, E[μ²] = μ_q² + σ_q²",
+            "Gaussian moments under q(z | x) = N(μ, σ²): E[z] = μ, E[z²] = μ² + σ²",
             label="moments",
         )
         .eq(
