@@ -432,10 +432,68 @@ def _ch03() -> tuple[Exercise, ...]:
     )
 
 
+def _ch05() -> tuple[Exercise, ...]:
+    import sympy
+
+    from elbo_book.derive.semantics import Gaussian, mu_p, mu_q, sigma_p, sigma_q
+    from elbo_book.derive.terms import ELBO, KL, Expect, Num, Var, log, p, q, x, z
+
+    q_ = q(z | x)
+    delta = Var("delta", r"\delta")
+    half = Num(sympy.Rational(1, 2))
+    beta, decoder_sd = 4.0, 0.1
+    plain_sd = math.sqrt(beta) * decoder_sd  # decoder variance βσ² (``beta_gaussian_decoder``)
+    return (
+        Exercise(
+            "beta_gap",
+            "With β = 1 + δ, write E_q[log p(x|z)] − β KL(q(z|x) ‖ p(z)) in terms of the ELBO and "
+            "KL(q(z|x) ‖ p(z)).",
+            StepChecker(Expect(q_, log(p(x | z))) - (1 + delta) * KL(q_, p(z))),
+            solution=ELBO - delta * KL(q_, p(z)),
+            wrong=ELBO + delta * KL(q_, p(z)),
+            explanation=(
+                "The ELBO is E_q[log p(x|z)] − KL(q ‖ p(z)), so the β-objective is the ELBO minus "
+                "the extra δ KL(q ‖ p(z)) ≥ 0: below the ELBO for β ≥ 1, above it for β < 1."
+            ),
+        ),
+        Exercise(
+            "prior_kl",
+            "For q(z|x) = N(μ, σ²) and p(z) = N(μ₀, σ₀²), give KL(q ‖ p) in closed form.",
+            StepChecker(KL(q_, p(z)), semantics=(Gaussian(),)),
+            solution=log(sigma_p / sigma_q)
+            + (sigma_q**2 + (mu_q - mu_p) ** 2) / (2 * sigma_p**2)
+            - half,
+            wrong=log(sigma_q / sigma_p)
+            + (sigma_q**2 + (mu_q - mu_p) ** 2) / (2 * sigma_p**2)
+            - half,
+            explanation=(
+                "E_q[log q] = −log σ − ½ log 2π − ½ and E_q[log p] = −log σ₀ − ½ log 2π − "
+                "(σ² + (μ − μ₀)²)/(2σ₀²). The log-determinant term is log(σ₀/σ): a q narrower than "
+                "the prior pays for it. With the ratio upside down the KL of a narrow q could be "
+                "negative."
+            ),
+        ),
+        Exercise(
+            "decoder_scale",
+            "A β-VAE with β = 4 has a Gaussian decoder with standard deviation σ = 0.1. Up to a "
+            "factor and a constant it is a plain VAE: with what decoder standard deviation?",
+            NumberChecker(plain_sd, 1e-3),
+            solution=plain_sd,
+            wrong=beta * decoder_sd,
+            explanation=(
+                "β times −‖x − f(z)‖²/(2βσ²) is −‖x − f(z)‖²/(2σ²): the plain VAE has decoder "
+                "variance βσ², so standard deviation √β σ = 0.2. Multiplying the standard "
+                "deviation by β (0.4) scales the variance by β² instead."
+            ),
+        ),
+    )
+
+
 _CATALOGUE = {
     "01_jensen_bound": _ch01,
     "02_kl_elbo_identity": _ch02,
     "03_kingma_welling_split": _ch03,
+    "05_beta_vae": _ch05,
 }
 CHAPTERS = tuple(_CATALOGUE)
 """The chapters that have exercises (file stems)."""

@@ -24,7 +24,12 @@ ALL = [(c, name) for c in CHAPTERS for name in chapter_exercises(c)]
 
 
 def test_every_chapter_has_at_least_three_exercises() -> None:
-    assert CHAPTERS == ("01_jensen_bound", "02_kl_elbo_identity", "03_kingma_welling_split")
+    assert CHAPTERS == (
+        "01_jensen_bound",
+        "02_kl_elbo_identity",
+        "03_kingma_welling_split",
+        "05_beta_vae",
+    )
     for chapter in CHAPTERS:
         assert len(chapter_exercises(chapter)) >= 3, chapter
 
@@ -138,3 +143,22 @@ def test_chapter_exercises_rejects_unknown_chapters() -> None:
         chapter_exercises("04_elbo_surgery")
     with pytest.raises(TypeError):
         chapter_exercises(3)  # type: ignore[arg-type]
+
+
+def test_chapter5_exercises() -> None:
+    import sympy
+
+    from elbo_book.derive.semantics import Gaussian
+
+    ch5 = chapter_exercises("05_beta_vae")
+    assert list(ch5) == ["beta_gap", "prior_kl", "decoder_scale"]
+    # a β-VAE with β = 4 and σ = 0.1 is a plain VAE with variance βσ² = 0.04: sd 0.2, not βσ
+    assert ch5["decoder_scale"].check(0.2).correct and not ch5["decoder_scale"].check(0.4).correct
+    # with the prior N(0, 1) the solution is chapter 3's closed form ½(μ² + σ² − 1 − log σ²)
+    fixed = Gaussian(fix={"mu_p": 0, "sigma_p": 1})
+    general = fixed.tr(ch5["prior_kl"].solution)  # type: ignore[arg-type]
+    standard = fixed.tr(chapter_exercises("03_kingma_welling_split")["gaussian_kl"].solution)  # type: ignore[arg-type]
+    assert sympy.simplify(sympy.expand_log(general - standard, force=True)) == 0
+    # the β-objective is the ELBO minus δ KL: the wrong sign is rejected with a residual
+    verdict = ch5["beta_gap"].check(ch5["beta_gap"].wrong)
+    assert not verdict.correct and "residual" in verdict.detail

@@ -11,6 +11,12 @@
 * ``kl_equality_case`` — KL(q ‖ p(z | x)) = E_q[t − 1 − log t] with t = p(z | x) / q(z | x): a
   q-weighted sum of terms that are ≥ 0 and vanish only at t = 1 (:func:`loggap_zeros`), so the KL
   is zero only when q = p(z | x) wherever q > 0.
+* ``cavi_mean_factor`` and ``cavi_precision_factor`` — the two CAVI updates for the unknown mean μ
+  and precision τ of a Gaussian under a Normal-Gamma prior (Bishop 2006, §10.1.3), with q(μ, τ) =
+  q(μ) q(τ): the part of E_{q(τ)}[log p(x, μ, τ)] that depends on μ collected into a Gaussian
+  in μ (plain algebra), and E_{q(μ)}[·] of the part that depends on τ collected into a Gamma
+  in τ (the expectation over the Gaussian q(μ) taken by the engine; in its language the mean μ
+  is the latent z and q(μ) = N(μ_q, σ_q²) is q(z | x)).  ``elbo_book.mean_field`` implements them.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import sympy
 
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.registry import register
-from elbo_book.derive.semantics import Finite, Gaussian
+from elbo_book.derive.semantics import Finite, Gaussian, mu_q, sigma_q
 from elbo_book.derive.terms import (
     ELBO,
     KL,
@@ -29,6 +35,8 @@ from elbo_book.derive.terms import (
     LogGap,
     Named,
     Num,
+    Value,
+    Var,
     log,
     p,
     q,
@@ -172,3 +180,86 @@ def loggap_zeros() -> sympy.Set:
     if zeros != critical:
         raise ArithmeticError("the minimum of LogGap is not 0")
     return zeros
+
+
+# CAVI for a Gaussian with unknown mean μ and precision τ (Bishop 2006, §10.1.3).
+# Data enter through N, S₁ = Σ_n x_n and S₂ = Σ_n x_n², so Σ_n (x_n − μ)² = S₂ − 2μS₁ + Nμ².
+N_OBS = Var("N_obs", "N")
+S1 = Var("S_1", "S_1", positive=False)
+S2 = Var("S_2", "S_2")
+MU = Var("mu", r"\mu", positive=False)
+TAU = Var("tau", r"\tau")
+MU0 = Var("mu_0", r"\mu_0", positive=False)
+LAMBDA0 = Var("lambda_0", r"\lambda_0")
+A0 = Var("a_0", "a_0")
+B0 = Var("b_0", "b_0")
+E_TAU = Var("E_tau", r"\mathbb{E}_{q}[\tau]")
+_H = Num(sympy.Rational(1, 2))
+
+CAVI_MEAN = (LAMBDA0 * MU0 + S1) / (LAMBDA0 + N_OBS)
+"""m, the mean of the optimal q(μ)."""
+CAVI_MEAN_PRECISION = (LAMBDA0 + N_OBS) * E_TAU
+"""λ, the precision of the optimal q(μ)."""
+CAVI_SHAPE = A0 + (N_OBS + 1) / 2
+"""a, the shape of the optimal q(τ)."""
+CAVI_RATE = B0 + _H * (
+    S2 - 2 * mu_q * S1 + N_OBS * (mu_q**2 + sigma_q**2) + LAMBDA0 * ((mu_q - MU0) ** 2 + sigma_q**2)
+)
+"""b, the rate of the optimal q(τ), for q(μ) = N(μ_q, σ_q²) (the engine's names for m, 1/λ)."""
+
+
+@register(chapter=CHAPTER)
+def cavi_mean_factor() -> Derivation:
+    """log q*(μ) = E_{q(τ)}[log p(x, μ, τ)] + const is a Gaussian log density in μ."""
+    return (
+        Derivation(
+            "cavi_mean_factor",
+            -(E_TAU / 2) * (S2 - 2 * MU * S1 + N_OBS * MU**2 + LAMBDA0 * (MU - MU0) ** 2),
+            title="CAVI: the optimal q(μ) is Gaussian",
+        )
+        .eq(
+            -(E_TAU / 2)
+            * ((LAMBDA0 + N_OBS) * MU**2 - 2 * MU * (LAMBDA0 * MU0 + S1) + LAMBDA0 * MU0**2 + S2),
+            "expand; collect the powers of μ",
+            label="collect",
+        )
+        .eq(
+            -(CAVI_MEAN_PRECISION / 2) * (MU - CAVI_MEAN) ** 2
+            - (E_TAU / 2) * (LAMBDA0 * MU0**2 + S2 - (LAMBDA0 * MU0 + S1) ** 2 / (LAMBDA0 + N_OBS)),
+            "complete the square; the second term does not depend on μ",
+            label="square",
+        )
+    )
+
+
+@register(chapter=CHAPTER)
+def cavi_precision_factor() -> Derivation:
+    """log q*(τ) = E_{q(μ)}[log p(x, μ, τ)] + const is a Gamma log density in τ."""
+    z_val = Value("z")
+    return (
+        Derivation(
+            "cavi_precision_factor",
+            Expect(
+                q(z | x),
+                (N_OBS / 2 + A0 - _H) * log(TAU)
+                - (TAU / 2) * (S2 - 2 * z_val * S1 + N_OBS * z_val**2)
+                - (LAMBDA0 * TAU / 2) * (z_val - MU0) ** 2
+                - B0 * TAU,
+            ),
+            title="CAVI: the optimal q(τ) is Gamma",
+            semantics=(Gaussian(),),
+        )
+        .eq(
+            (N_OBS / 2 + A0 - _H) * log(TAU)
+            - (TAU / 2) * (S2 - 2 * mu_q * S1 + N_OBS * (mu_q**2 + sigma_q**2))
+            - (LAMBDA0 * TAU / 2) * ((mu_q - MU0) ** 2 + sigma_q**2)
+            - B0 * TAU,
+            "Gaussian moments under q(z | x) = N(μ, σ²): E[z] = μ, E[z²] = μ² + σ²",
+            label="moments",
+        )
+        .eq(
+            (CAVI_SHAPE - 1) * log(TAU) - CAVI_RATE * TAU,
+            "collect the coefficients of log τ and of τ: the Gamma form (a − 1) log τ − b τ",
+            label="gamma",
+        )
+    )
