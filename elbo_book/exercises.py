@@ -436,10 +436,10 @@ def _ch05() -> tuple[Exercise, ...]:
     import sympy
 
     from elbo_book.derive.semantics import Gaussian, mu_p, mu_q, sigma_p, sigma_q
-    from elbo_book.derive.terms import ELBO, KL, Expect, Num, Var, log, p, q, x, z
+    from elbo_book.derive.terms import ELBO, KL, Expect, Num, Scalar, log, p, q, x, z
 
     q_ = q(z | x)
-    delta = Var("delta", r"\delta")
+    delta = Scalar("delta", r"\delta")
     half = Num(sympy.Rational(1, 2))
     beta, decoder_sd = 4.0, 0.1
     plain_sd = math.sqrt(beta) * decoder_sd  # decoder variance βσ² (``beta_gaussian_decoder``)

@@ -35,8 +35,8 @@ from elbo_book.derive.terms import (
     LogGap,
     Named,
     Num,
+    Scalar,
     Value,
-    Var,
     log,
     p,
     q,
@@ -184,16 +184,16 @@ def loggap_zeros() -> sympy.Set:
 
 # CAVI for a Gaussian with unknown mean μ and precision τ (Bishop 2006, §10.1.3).
 # Data enter through N, S₁ = Σ_n x_n and S₂ = Σ_n x_n², so Σ_n (x_n − μ)² = S₂ − 2μS₁ + Nμ².
-N_OBS = Var("N_obs", "N")
-S1 = Var("S_1", "S_1", positive=False)
-S2 = Var("S_2", "S_2")
-MU = Var("mu", r"\mu", positive=False)
-TAU = Var("tau", r"\tau")
-MU0 = Var("mu_0", r"\mu_0", positive=False)
-LAMBDA0 = Var("lambda_0", r"\lambda_0")
-A0 = Var("a_0", "a_0")
-B0 = Var("b_0", "b_0")
-E_TAU = Var("E_tau", r"\mathbb{E}_{q}[\tau]")
+N_OBS = Scalar("N_obs", "N")
+S1 = Scalar("S_1", "S_1", positive=False)
+S2 = Scalar("S_2", "S_2")
+MU = Scalar("mu", r"\mu", positive=False)
+TAU = Scalar("tau", r"\tau")
+MU0 = Scalar("mu_0", r"\mu_0", positive=False)
+LAMBDA0 = Scalar("lambda_0", r"\lambda_0")
+A0 = Scalar("a_0", "a_0")
+B0 = Scalar("b_0", "b_0")
+E_TAU = Scalar("E_tau", r"\mathbb{E}_{q}[\tau]")
 _H = Num(sympy.Rational(1, 2))
 
 CAVI_MEAN = (LAMBDA0 * MU0 + S1) / (LAMBDA0 + N_OBS)
