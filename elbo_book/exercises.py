@@ -489,11 +489,78 @@ def _ch05() -> tuple[Exercise, ...]:
     )
 
 
+# Chapter 6's three-point example: prior, likelihood of the observed x, encoder.
+_FINITE_PRIOR, _FINITE_LIKELIHOOD = (0.5, 0.3, 0.2), (0.1, 0.6, 0.3)
+_FINITE_ENCODER = (0.2, 0.2, 0.6)
+# Chapter 6's conjugate model: the encoder has the posterior's width, its mean shifted by 1.5
+# posterior standard deviations; the SNR noise floor is for R = 200 gradient draws.
+_CONJUGATE_SHIFT, _SNR_DRAWS = 1.5, 200
+
+
+def _ch06() -> tuple[Exercise, ...]:
+    import numpy as np
+
+    from elbo_book.gradient_snr import snr_noise_floor
+    from elbo_book.importance import exact_iwae_bound
+
+    prior, likelihood = np.array(_FINITE_PRIOR), np.array(_FINITE_LIKELIHOOD)
+    encoder = np.array(_FINITE_ENCODER)
+    weights = prior * likelihood / encoder
+    log_evidence = math.log(float(np.sum(prior * likelihood)))
+    gap_2 = log_evidence - exact_iwae_bound(weights, encoder, 2)
+    gap_1 = log_evidence - exact_iwae_bound(weights, encoder, 1)
+    chi2 = math.expm1(_CONJUGATE_SHIFT**2)  # χ²(N(m + δs, s²) ‖ N(m, s²)) = e^{δ²} − 1
+    rule_100 = chi2 / (2 * 100)
+    return (
+        Exercise(
+            "finite_gap_k2",
+            "In the three-point example (prior (0.5, 0.3, 0.2), likelihood (0.1, 0.6, 0.3), "
+            "encoder (0.2, 0.2, 0.6)), compute the gap log p(x) − L_2 exactly.",
+            NumberChecker(gap_2, 1e-4),
+            solution=gap_2,
+            wrong=gap_1 / 2,
+            explanation=(
+                "Enumerate the nine ordered pairs of draws (s, t), each with probability q_s q_t, "
+                "and average log((w_s + w_t)/2); subtract that from log p(x). Halving the K = 1 "
+                "gap assumes the 1/K law, which describes large K only: at K = 2 the gap has "
+                "fallen by less than half."
+            ),
+        ),
+        Exercise(
+            "chi2_rule",
+            "For the conjugate model's mean-shifted encoder (posterior width, mean shifted by 1.5 "
+            "posterior standard deviations), what gap does the rule of thumb predict at K = 100?",
+            NumberChecker(rule_100, 1e-4),
+            solution=rule_100,
+            wrong=_CONJUGATE_SHIFT**2 / 2 / 100,
+            explanation=(
+                "For two Gaussians of equal variance whose means differ by δ standard deviations, "
+                "χ² = exp(δ²) − 1, so the gap is about (e^{2.25} − 1)/200. Dividing KL = δ²/2 by K "
+                "uses the K = 1 gap instead of the χ² divergence, and underestimates the gap."
+            ),
+        ),
+        Exercise(
+            "median_floor",
+            "With R = 200 gradient draws per coordinate and every true SNR zero, what is the "
+            "median over coordinates of the estimated SNR?",
+            NumberChecker(snr_noise_floor(_SNR_DRAWS), 1e-3),
+            solution=snr_noise_floor(_SNR_DRAWS),
+            wrong=snr_noise_floor(_SNR_DRAWS, "mean"),
+            explanation=(
+                "The estimate is abs(T)/√R with T Student-t on R − 1 degrees of freedom; its "
+                "median is t⁻¹(3/4)/√R ≈ 0.674/√R. The familiar √(2/π)/√R is the floor of a mean "
+                "over coordinates, which is larger."
+            ),
+        ),
+    )
+
+
 _CATALOGUE = {
     "01_jensen_bound": _ch01,
     "02_kl_elbo_identity": _ch02,
     "03_kingma_welling_split": _ch03,
     "05_beta_vae": _ch05,
+    "06_importance_weighting": _ch06,
 }
 CHAPTERS = tuple(_CATALOGUE)
 """The chapters that have exercises (file stems)."""

@@ -9,6 +9,7 @@ compared at convergence of the objective it was trained on.
 
 Evaluation:
 
+- :func:`log_likelihood_per_image` — log p̂(x) for every image (paired across models).
 - :func:`held_out_log_likelihood` — the mean over images of the importance-sampled
   log p(x) ≈ log (1/K) Σ_k w_k with K = 5000 by default, and its standard error over images
   (sd/√N), in nats per image.
@@ -23,7 +24,8 @@ trained weights instead of retraining.
 Public API:
 
 - :class:`BoundHistory` — per-epoch train and held-out bound, and why training stopped.
-- :func:`fit_iwae`, :func:`cached_fit_iwae`, :func:`held_out_log_likelihood`, :func:`active_units`.
+- :func:`fit_iwae`, :func:`cached_fit_iwae`, :func:`log_likelihood_per_image`,
+  :func:`held_out_log_likelihood`, :func:`active_units`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ __all__ = [
     "cached_fit_iwae",
     "fit_iwae",
     "held_out_log_likelihood",
+    "log_likelihood_per_image",
 ]
 
 
@@ -258,6 +261,50 @@ def cached_fit_iwae(
     return history, False
 
 
+def log_likelihood_per_image(
+    model: VAE,
+    x: torch.Tensor,
+    *,
+    n_samples: int = 5000,
+    batch_size: int = 50,
+) -> torch.Tensor:
+    """The importance-sampled log p̂(x) = log (1/K) Σ_k w_k of every image of ``x``.
+
+    K = ``n_samples`` draws from the encoder per image
+    (:func:`elbo_book.importance.log_evidence_estimate`), in batches of ``batch_size`` images.
+    Each value is biased low by about χ²(p(z|x)‖q)/(2K).  Two models evaluated on the same
+    images give paired values, whose differences have a smaller standard error than the two
+    means have.
+
+    Args:
+        model: the trained :class:`~elbo_book.models.VAE`.
+        x: images, shape ``(N, data_dim)``, N ≥ 1.
+        n_samples: K ≥ 1 importance draws per image.
+        batch_size: images per pass, ≥ 1 (memory: batch_size × chunk of draws).
+
+    Returns:
+        The N estimates in nats, float64 on the CPU.
+
+    Raises:
+        ValueError: a bad argument.
+    """
+    _check_vae(model)
+    data = _check_data(model, x, "x")
+    n_samples = check_int(n_samples, "n_samples")
+    batch_size = check_int(batch_size, "batch_size")
+    model.eval()
+    return torch.cat(
+        [
+            log_evidence_estimate(
+                model, data[s : s + batch_size].to(model.device, model.dtype), n_samples=n_samples
+            )
+            .double()
+            .cpu()
+            for s in range(0, data.shape[0], batch_size)
+        ]
+    )
+
+
 def held_out_log_likelihood(
     model: VAE,
     x: torch.Tensor,
@@ -267,11 +314,9 @@ def held_out_log_likelihood(
 ) -> tuple[float, float]:
     """Mean importance-sampled log p(x) over the images of ``x``, and its standard error.
 
-    For each image, log p̂(x) = log (1/K) Σ_k w_k with K = ``n_samples`` draws from the encoder
-    (:func:`elbo_book.importance.log_evidence_estimate`); the result is the mean over the N
-    images and sd/√N, the standard error from the spread over images (the Monte Carlo error of
-    each estimate is part of that spread).  Each estimate is biased low by about
-    χ²(p(z|x)‖q)/(2K).
+    The mean over the N images of :func:`log_likelihood_per_image` and sd/√N, the standard
+    error from the spread over images (the Monte Carlo error of each estimate is part of that
+    spread).  Each estimate is biased low by about χ²(p(z|x)‖q)/(2K).
 
     Args:
         model: the trained :class:`~elbo_book.models.VAE`.
@@ -289,19 +334,7 @@ def held_out_log_likelihood(
     data = _check_data(model, x, "x")
     if data.shape[0] < 2:
         raise ValueError("x needs at least 2 images for a standard error")
-    n_samples = check_int(n_samples, "n_samples")
-    batch_size = check_int(batch_size, "batch_size")
-    model.eval()
-    values = torch.cat(
-        [
-            log_evidence_estimate(
-                model, data[s : s + batch_size].to(model.device, model.dtype), n_samples=n_samples
-            )
-            .double()
-            .cpu()
-            for s in range(0, data.shape[0], batch_size)
-        ]
-    )
+    values = log_likelihood_per_image(model, data, n_samples=n_samples, batch_size=batch_size)
     return float(values.mean()), float(values.std() / math.sqrt(values.numel()))
 
 

@@ -29,6 +29,7 @@ def test_every_chapter_has_at_least_three_exercises() -> None:
         "02_kl_elbo_identity",
         "03_kingma_welling_split",
         "05_beta_vae",
+        "06_importance_weighting",
     )
     for chapter in CHAPTERS:
         assert len(chapter_exercises(chapter)) >= 3, chapter
@@ -143,6 +144,21 @@ def test_chapter_exercises_rejects_unknown_chapters() -> None:
         chapter_exercises("04_elbo_surgery")
     with pytest.raises(TypeError):
         chapter_exercises(3)  # type: ignore[arg-type]
+
+
+def test_chapter6_numbers() -> None:
+    ch6 = chapter_exercises("06_importance_weighting")
+    # the rule of thumb at K = 100 for a shift of 1.5 posterior sds: (e^2.25 - 1) / 200
+    assert ch6["chi2_rule"].check(math.expm1(2.25) / 200).correct
+    assert not ch6["chi2_rule"].check(2.25 / 2 / 100).correct  # KL / K
+    # the median noise floor at R = 200 is about 0.674 / sqrt(200), above the normal value
+    floor = ch6["median_floor"].solution
+    assert isinstance(floor, float) and 0.674 / math.sqrt(200) < floor < 0.68 / math.sqrt(200)
+    # the exact K = 2 gap lies between the K = 1 gap (the KL) and half of it
+    gap_2 = ch6["finite_gap_k2"].solution
+    half_kl = ch6["finite_gap_k2"].wrong
+    assert isinstance(gap_2, float) and isinstance(half_kl, float)
+    assert half_kl < gap_2 < 2 * half_kl
 
 
 def test_chapter5_exercises() -> None:

@@ -11,6 +11,7 @@ from elbo_book.iwae_training import (
     cached_fit_iwae,
     fit_iwae,
     held_out_log_likelihood,
+    log_likelihood_per_image,
 )
 from elbo_book.models import VAE
 from elbo_book.reproducibility import seed_everything
@@ -110,6 +111,25 @@ def test_held_out_log_likelihood_mean_and_standard_error() -> None:
     assert mean < 0 < se
     with pytest.raises(ValueError, match="at least 2"):
         held_out_log_likelihood(model, x[:1])
+
+
+def test_log_likelihood_per_image_is_the_per_image_estimate() -> None:
+    x = _data(30)
+    model = _vae()
+    seed_everything(2)
+    values = log_likelihood_per_image(model, x, n_samples=100, batch_size=8)
+    seed_everything(2)
+    expected = torch.cat(
+        [log_evidence_estimate(model, x[s : s + 8], n_samples=100) for s in range(0, 30, 8)]
+    )
+    assert values.dtype == torch.float64 and values.shape == (30,)
+    assert torch.allclose(values, expected.double(), rtol=1e-6)
+    # more draws give a larger (less biased) estimate on average: L_K increases with K
+    seed_everything(3)
+    one = log_likelihood_per_image(model, x, n_samples=1)
+    assert float(values.mean()) > float(one.mean())
+    with pytest.raises(ValueError, match="n_samples"):
+        log_likelihood_per_image(model, x, n_samples=0)
 
 
 def test_active_units_counts_units_whose_mean_varies() -> None:
