@@ -432,6 +432,52 @@ def _ch03() -> tuple[Exercise, ...]:
     )
 
 
+def _ch04() -> tuple[Exercise, ...]:
+    n_train, n_mnist, average_kl = 8000, 60_000, 20.0
+    d_mws, n_mws = 10, 500
+    return (
+        Exercise(
+            "information_ceiling",
+            f"What is the largest possible I(n; z), in nats, for a data set of N = {n_train} "
+            "points?",
+            NumberChecker(math.log(n_train), 1e-3),
+            solution=math.log(n_train),
+            wrong=math.log2(n_train),
+            explanation=(
+                "I(n; z) = H[n] − E H[q(n|z)] ≤ H[n] = log N for a uniform index; log N is in "
+                "nats. log₂ N is the same ceiling in bits."
+            ),
+        ),
+        Exercise(
+            "forced_marginal_kl",
+            f"A VAE trained on N = {n_train} images has an average KL of {average_kl:g} nats. "
+            "What is the smallest marginal KL(q(z) ‖ p(z)) it can have?",
+            NumberChecker(average_kl - math.log(n_train), 1e-3),
+            solution=average_kl - math.log(n_train),
+            wrong=average_kl - math.log(n_mnist),
+            explanation=(
+                "Average KL = I(n; z) + KL(q(z) ‖ p(z)) and I(n; z) ≤ log N, so the marginal KL is "
+                "at least the average KL − log N. N is the size of the data set that defines q(z), "
+                f"here {n_train}, not the {n_mnist} images of the full MNIST training set."
+            ),
+        ),
+        Exercise(
+            "mws_tc_offset",
+            f"With d = {d_mws} latents, N = {n_mws} data points and a minibatch that is the whole "
+            "data set, by how many nats does the MWS estimate of the total correlation exceed the "
+            "exact one?",
+            NumberChecker((d_mws - 1) * math.log(n_mws), 1e-3),
+            solution=(d_mws - 1) * math.log(n_mws),
+            wrong=d_mws * math.log(n_mws),
+            explanation=(
+                "With B = N the MWS estimates are q(z)/N for the joint and q(z_j)/N for each of "
+                "the d marginals, so log q̂(z) − Σ_j log q̂(z_j) = TC − log N + d log N = TC + "
+                "(d − 1) log N. The joint term's log N cancels one of the d."
+            ),
+        ),
+    )
+
+
 def _ch05() -> tuple[Exercise, ...]:
     import sympy
 
@@ -559,6 +605,7 @@ _CATALOGUE = {
     "01_jensen_bound": _ch01,
     "02_kl_elbo_identity": _ch02,
     "03_kingma_welling_split": _ch03,
+    "04_elbo_surgery": _ch04,
     "05_beta_vae": _ch05,
     "06_importance_weighting": _ch06,
 }

@@ -19,8 +19,8 @@ Public API:
   log-sum-exp whose Gaussian quadratic form is one matrix product per chunk
   (memory O(chunk · N)).
 - :func:`log_aggregate_marginals` — exact log q(z_j) per latent coordinate.
-- :func:`minibatch_weights` — the weight matrices of minibatch weighted sampling (MWS) and
-  minibatch stratified sampling (MSS) (Chen et al. 2018).
+- :func:`minibatch_weights` — the weight matrices of minibatch weighted sampling (MWS),
+  minibatch stratified sampling (MSS) (Chen et al. 2018) and equal off-diagonal weights.
 - :func:`minibatch_log_aggregate_posterior` — the MWS / MSS estimates of log q(z_i) (or of
   each log q(z_ij)) from one minibatch.
 - :func:`encode_gaussian` — the encoder means and scales of a model over a data set.
@@ -62,7 +62,7 @@ __all__ = [
     "surgery_terms",
 ]
 
-Method = Literal["mws", "mss"]
+Method = Literal["mws", "mss", "equal"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 #: Bounds on the rounding error (nats) of the expanded quadratic form of
@@ -249,18 +249,23 @@ def minibatch_weights(
     """The ``(B, B)`` weights w_ij with log q(z_i) ≈ log Σ_j w_ij q(z_i | n_j) (Chen et al. 2018).
 
     - ``"mws"`` (minibatch weighted sampling): w_ij = 1 / (N B) for all i, j, as published.
-    - ``"mss"`` (minibatch stratified sampling): with M = B − 1 other batch members,
-      w_ii = 1/N (z_i was drawn from q(z|n_i) itself), one other entry per row,
+    - ``"mss"`` (minibatch stratified sampling, Chen et al.'s weights): with M = B − 1 other
+      batch members, w_ii = 1/N (z_i was drawn from q(z|n_i) itself), one other entry per row,
       w_{i,(i+1) mod B} = (N − M) / (N M), and w_ij = 1/M elsewhere.  Each row sums to 1.
+    - ``"equal"`` (equal off-diagonal weights): w_ii = 1/N and w_ij = (N − 1) / (N M) for
+      j ≠ i.  Each row sums to 1, and for B = N every weight is 1/N, so the estimate is q(z_i)
+      exactly.
 
     For a batch drawn uniformly without replacement, E[Σ_j w_ij q(z|n_j) | n_i] = q(z) for MSS
-    and every z; MWS's expectation is (q(z|n_i) + (B − 1) q_{−i}(z)) / (N B) with q_{−i} the
-    mixture of the other N − 1 encoders, which is not q(z).
+    and for equal weights and every z (any off-diagonal weights summing to (N − 1)/N are
+    unbiased, since each other member is uniform over the other N − 1 points); MWS's expectation
+    is (q(z|n_i) + (B − 1) q_{−i}(z)) / (N B) with q_{−i} the mixture of the other N − 1
+    encoders, which is not q(z).
 
     Args:
-        batch_size: the minibatch size B (≥ 2 for MSS, ≥ 1 for MWS).
+        batch_size: the minibatch size B (≥ 2 for MSS and equal weights, ≥ 1 for MWS).
         dataset_size: the data set size N ≥ B.
-        method: ``"mss"`` or ``"mws"``.
+        method: ``"mss"``, ``"equal"`` or ``"mws"``.
         dtype: the floating dtype of the result.
 
     Returns:
@@ -271,8 +276,8 @@ def minibatch_weights(
     """
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
-    check_choice(method, "method", ("mws", "mss"))
-    batch_size = check_int(batch_size, "batch_size", minimum=2 if method == "mss" else 1)
+    check_choice(method, "method", ("mws", "mss", "equal"))
+    batch_size = check_int(batch_size, "batch_size", minimum=1 if method == "mws" else 2)
     dataset_size = check_int(dataset_size, "dataset_size")
     if dataset_size < batch_size:
         raise ValueError(
@@ -283,8 +288,12 @@ def minibatch_weights(
     if method == "mws":
         return torch.full((batch_size, batch_size), 1.0 / (n * batch_size), dtype=dtype)
     m = batch_size - 1
-    weights = torch.full((batch_size, batch_size), 1.0 / m, dtype=dtype)
     rows = torch.arange(batch_size)
+    if method == "equal":
+        weights = torch.full((batch_size, batch_size), (n - 1) / (n * m), dtype=dtype)
+        weights[rows, rows] = 1.0 / n
+        return weights
+    weights = torch.full((batch_size, batch_size), 1.0 / m, dtype=dtype)
     weights[rows, (rows + 1) % batch_size] = (n - m) / (n * m)
     weights[rows, rows] = 1.0 / n
     return weights
@@ -312,7 +321,7 @@ def minibatch_log_aggregate_posterior(
         loc: the batch members' encoder means, shape ``(B, d)``.
         scale: their standard deviations, shape ``(B, d)``.
         dataset_size: the data set size N ≥ B.
-        method: ``"mss"`` (default) or ``"mws"``.
+        method: ``"mss"`` (default), ``"equal"`` or ``"mws"``.
         per_dimension: whether to estimate every log q(z_ij) instead of log q(z_i) (a bool).
 
     Returns:
@@ -396,17 +405,27 @@ class KLDecomposition:
     ``average_kl`` = (1/N) Σ_n KL(q(z|n) ‖ p(z)) is analytic and the three parts are Monte Carlo
     averages over the same draws z ~ q(z|n) with exact log q(z) and log q(z_j).
 
+    The standard errors are those of the Monte Carlo averages, s / √(N·S) with s the sample
+    standard deviation of the N·S integrands (the draws are independent given the encoders; the
+    exact log q(z) adds no noise).
+
     Attributes:
         mutual_information: 𝕀_q(n; z), between 0 and log N.
         total_correlation: KL(q(z) ‖ Π_j q(z_j)).
         dimensionwise_kl: Σ_j KL(q(z_j) ‖ p(z_j)).
         average_kl: (1/N) Σ_n KL(q(z|n) ‖ p(z)).
+        mutual_information_se: the standard error of ``mutual_information``.
+        total_correlation_se: the standard error of ``total_correlation``.
+        dimensionwise_kl_se: the standard error of ``dimensionwise_kl``.
     """
 
     mutual_information: float
     total_correlation: float
     dimensionwise_kl: float
     average_kl: float
+    mutual_information_se: float
+    total_correlation_se: float
+    dimensionwise_kl_se: float
 
     @property
     def total(self) -> float:
@@ -428,6 +447,7 @@ def kl_decomposition(
     With ``n_samples`` = S draws z ~ q(z|n) per data point, each term is the average over the
     N·S draws of, respectively, log q(z|n) − log q(z), log q(z) − Σ_j log q(z_j) and
     Σ_j [log q(z_j) − log p(z_j)]; the three integrands telescope to log q(z|n) − log p(z).
+    Each comes with its Monte Carlo standard error (NaN when N·S = 1).
     Computed in float64; the draws are z = μ + σ ⊙ ε with
     ε = ``torch.randn((S, N, d), generator=generator, dtype=torch.float64)``.
 
@@ -456,11 +476,18 @@ def kl_decomposition(
     log_prior = Normal(0.0, 1.0).log_prob(z).sum(dim=-1)
     prior = Independent(Normal(torch.zeros_like(loc), torch.ones_like(scale)), 1)
     average_kl = kl_divergence(Independent(Normal(loc, scale), 1), prior).mean()
+    parts = [log_q_cond - log_qz, log_qz - log_marginals, log_marginals - log_prior]
+    means = [float(p.mean()) for p in parts]
+    count = parts[0].numel()
+    errors = [float(p.std()) / math.sqrt(count) if count > 1 else math.nan for p in parts]
     return KLDecomposition(
-        mutual_information=float((log_q_cond - log_qz).mean()),
-        total_correlation=float((log_qz - log_marginals).mean()),
-        dimensionwise_kl=float((log_marginals - log_prior).mean()),
+        mutual_information=means[0],
+        total_correlation=means[1],
+        dimensionwise_kl=means[2],
         average_kl=float(average_kl),
+        mutual_information_se=errors[0],
+        total_correlation_se=errors[1],
+        dimensionwise_kl_se=errors[2],
     )
 
 

@@ -22,6 +22,7 @@ MODULES = [
     "standard_normal",
     "surgery",
     "toy_models",
+    "total_correlation",
     "training",
     "validation",
 ]

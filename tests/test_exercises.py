@@ -28,6 +28,7 @@ def test_every_chapter_has_at_least_three_exercises() -> None:
         "01_jensen_bound",
         "02_kl_elbo_identity",
         "03_kingma_welling_split",
+        "04_elbo_surgery",
         "05_beta_vae",
         "06_importance_weighting",
     )
@@ -141,9 +142,29 @@ def test_broken_exercises_are_caught() -> None:
 
 def test_chapter_exercises_rejects_unknown_chapters() -> None:
     with pytest.raises(ValueError, match="no exercises"):
-        chapter_exercises("04_elbo_surgery")
+        chapter_exercises("99_no_such_chapter")
     with pytest.raises(TypeError):
         chapter_exercises(3)  # type: ignore[arg-type]
+
+
+def test_chapter4_numbers_match_the_estimators() -> None:
+    """The MWS offset of exercise 4.3 is what the package's estimators give; 4.1 and 4.2 too."""
+    import torch
+
+    from elbo_book.surgery import minibatch_weights
+    from elbo_book.total_correlation import minibatch_kl_terms
+
+    ex = chapter_exercises("04_elbo_surgery")
+    n, d = 500, 10
+    g = torch.Generator().manual_seed(0)
+    loc = torch.randn(n, d, generator=g, dtype=torch.float64)
+    scale = 0.3 + torch.rand(n, d, generator=g, dtype=torch.float64)
+    z = loc + scale * torch.randn(n, d, generator=g, dtype=torch.float64)
+    mws = minibatch_kl_terms(z, loc, scale, minibatch_weights(n, n, "mws"))
+    exact = minibatch_kl_terms(z, loc, scale, minibatch_weights(n, n, "equal"))
+    assert ex["mws_tc_offset"].check(float(mws.total_correlation - exact.total_correlation)).correct
+    assert ex["information_ceiling"].check(8.987).correct  # log 8000 = 8.9872
+    assert ex["forced_marginal_kl"].check(20.0 - 8.987).correct
 
 
 def test_chapter6_numbers() -> None:
