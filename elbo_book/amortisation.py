@@ -15,7 +15,7 @@ member of the family *for this x* (a separate optimisation per image).
   f_i(λ_i) = (1/S) Σ_s log p_θ(x_i | m_i + s_i ⊙ ε_{s,i}) − KL(q_{λ_i} ‖ N(0, I))
   is a deterministic, piecewise smooth function.  The images' problems are independent: each
   row of one batched tensor runs its own L-BFGS with its own line search, and image i counts as
-  *converged* when max |∇_{λ_i} f_i| ≤ ``grad_tol`` or when f_i rose by less than
+  *converged* when max abs(∇_{λ_i} f_i) ≤ ``grad_tol`` or when f_i rose by less than
   ``tol_change`` over the last ``window`` iterations (the decoder's ReLUs make f_i piecewise
   smooth, so the gradient need not vanish at a maximum).  The optimisation starts at the
   encoder's output, so it finds a local optimum near it; another, better optimum would only
@@ -50,7 +50,7 @@ __all__ = ["GapSplit", "LocalFit", "amortisation_gap", "fit_local_gaussians"]
 class LocalFit:
     """Per-image Gaussians q_λ̂(z) = N(loc, diag scale²) from :func:`fit_local_gaussians`.
 
-    ``objective`` is f_i(λ̂_i) on the fitting draws, ``grad_max`` the largest |∂f_i/∂λ| of image i
+    ``objective`` is f_i(λ̂_i) on the fitting draws, ``grad_max`` the largest abs(∂f_i/∂λ) of image i
     at the end; ``converged`` whether image i met one of the two stopping rules of
     :func:`fit_local_gaussians`, ``by_gradient`` whether it met the gradient rule;
     ``iterations`` is the number of batched L-BFGS iterations run (the last image to stop
@@ -190,7 +190,7 @@ def fit_local_gaussians(
     λ_i = (m_i, log s_i) started at the encoder's output for x_i.  The problems are independent,
     so each row runs its own L-BFGS (its own curvature history and its own backtracking line
     search with the Armijo condition F(λ + t d) ≤ F(λ) + 10⁻⁴ t ∇Fᵀd, F = −f), all rows in one
-    tensor.  A row stops (counts as converged) once max |∇f_i| ≤ ``grad_tol``, or once f_i has
+    tensor.  A row stops (counts as converged) once max abs(∇f_i) ≤ ``grad_tol``, or once f_i has
     risen by less than ``tol_change`` nats over the last ``window`` iterations: with a ReLU
     decoder f_i is only piecewise smooth in λ_i (a hidden unit switches at a kink), so its
     gradient need not vanish at the maximum and the second rule is the one that usually applies.
@@ -200,7 +200,7 @@ def fit_local_gaussians(
         x: images, shape ``(n, data_dim)``, valid data for ``model``.
         n_draws: S, the fixed draws per image, ≥ 1.
         max_iter: the iteration budget, ≥ 1.
-        grad_tol: the per-image convergence threshold on max |∇f_i|, > 0.
+        grad_tol: the per-image convergence threshold on max abs(∇f_i), > 0.
         tol_change: the stall threshold on the rise of f_i over ``window`` iterations, > 0.
         window: the stall window, ≥ 1.
         history: the number of L-BFGS curvature pairs kept per image, ≥ 1.

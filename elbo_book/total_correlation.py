@@ -109,7 +109,7 @@ def expected_minibatch_density(weights: torch.Tensor, densities: torch.Tensor) -
 
     Raises:
         ValueError: bad shapes, negative densities, or more than
-            :data:`MAX_ENUMERATED_BATCHES` ordered batches.
+            ``MAX_ENUMERATED_BATCHES`` ordered batches.
     """
     check_tensor(weights, "weights", ndim=2)
     check_tensor(densities, "densities", ndim=1)
@@ -156,7 +156,7 @@ def minibatch_kl_terms(
     """The three β-TCVAE terms of one minibatch with weight matrix ``weights``; differentiable.
 
     Row i of ``z``, ``loc`` and ``scale`` is the draw from, and the parameters of, the encoder
-    of batch member i.  With log q̂ as in the module docstring (weights w_ik on q(·|n_k)),
+    of batch member i.  With log q̂ as in the module docstring (weights w_ik on q(· | n_k)),
     returns the means over the batch of log q(z_i|n_i) − log q̂(z_i),
     log q̂(z_i) − Σ_j log q̂(z_ij) and Σ_j [log q̂(z_ij) − log N(z_ij; 0, 1)].  The three add
     up to mean_i [log q(z_i|n_i) − log p(z_i)] for any weights.
