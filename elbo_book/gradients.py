@@ -28,7 +28,7 @@ import torch
 
 from elbo_book.models import LatentVariableModel, diagonal_gaussian
 from elbo_book.toy_models import ConjugateGaussian
-from elbo_book.validation import check_choice, check_int, check_scale, check_tensor
+from elbo_book.validation import check_choice, check_gaussian_q, check_int, check_tensor
 
 __all__ = ["exact_mean_gradient", "reparameterised_gradient", "score_function_gradient"]
 
@@ -45,17 +45,7 @@ def _prepare(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     if not isinstance(model, LatentVariableModel):
         raise ValueError("model must provide prior() and likelihood(z)")
-    check_tensor(x, "x", min_ndim=1)
-    check_tensor(loc, "loc", min_ndim=1)
-    check_scale(scale, "scale", min_ndim=1)
-    if loc.shape != scale.shape:
-        raise ValueError(
-            f"loc and scale must have the same shape, got {loc.shape} and {scale.shape}"
-        )
-    if loc.shape[:-1] != x.shape[:-1]:
-        raise ValueError(
-            f"loc's batch shape {tuple(loc.shape[:-1])} must equal x's {tuple(x.shape[:-1])}"
-        )
+    check_gaussian_q(x, loc, scale)
     check_int(n_samples, "n_samples")
     check_int(n_estimates, "n_estimates")
     loc_rep = loc.detach().expand(n_estimates, *loc.shape).clone().requires_grad_(True)

@@ -63,6 +63,7 @@ __all__ = [
     "all_finite",
     "check_bool",
     "check_choice",
+    "check_gaussian_q",
     "check_generator",
     "check_int",
     "check_nonnegative",
@@ -358,6 +359,32 @@ def check_scale(
             f"deviations underflow when squared), got a minimum of {smallest:g}"
         )
     return scale
+
+
+def check_gaussian_q(x: object, loc: object, scale: object) -> None:
+    """Check the parameters of a per-example Gaussian q(z | x) = N(loc, diag scale²).
+
+    Args:
+        x: the data, a tensor of shape ``(*batch, D)``.
+        loc: the means, a tensor of shape ``(*batch, latent_dim)``.
+        scale: the standard deviations, the shape of ``loc``, each ``≥`` :data:`MIN_SCALE`.
+
+    Raises:
+        ValueError: a tensor that is not finite floating point, a scale below
+            :data:`MIN_SCALE`, ``loc`` and ``scale`` of different shapes, or a batch shape of
+            ``loc`` other than ``x``'s.
+    """
+    data = check_tensor(x, "x", min_ndim=1)
+    means = check_tensor(loc, "loc", min_ndim=1)
+    scales = check_scale(scale, "scale", min_ndim=1)
+    if means.shape != scales.shape:
+        raise ValueError(
+            f"loc and scale must have the same shape, got {means.shape} and {scales.shape}"
+        )
+    if means.shape[:-1] != data.shape[:-1]:
+        raise ValueError(
+            f"loc's batch shape {tuple(means.shape[:-1])} must equal x's {tuple(data.shape[:-1])}"
+        )
 
 
 def check_choice(value: object, name: str, choices: Collection[str]) -> str:

@@ -6,6 +6,7 @@ import torch
 from elbo_book.validation import (
     all_finite,
     check_choice,
+    check_gaussian_q,
     check_int,
     check_nonnegative,
     check_positive,
@@ -75,3 +76,14 @@ def test_all_finite_and_is_binary() -> None:
     assert is_binary(torch.zeros(0))
     for bad in ([0.0, 0.5], [0.0, 2.0], [-1.0, 1.0], [0.0, math.nan]):
         assert not is_binary(torch.tensor(bad))
+
+
+def test_check_gaussian_q_rejects_mismatched_shapes() -> None:
+    x, loc, scale = torch.zeros(4, 3), torch.zeros(4, 2), torch.ones(4, 2)
+    check_gaussian_q(x, loc, scale)  # a matching triple passes
+    with pytest.raises(ValueError, match="same shape"):
+        check_gaussian_q(x, loc, torch.ones(4, 3))
+    with pytest.raises(ValueError, match="batch shape"):
+        check_gaussian_q(torch.zeros(5, 3), loc, scale)
+    with pytest.raises(ValueError, match="MIN_SCALE"):
+        check_gaussian_q(x, loc, torch.full((4, 2), 1e-20))
