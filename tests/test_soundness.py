@@ -587,6 +587,34 @@ def _pair(
     return coeffs, other
 
 
+def _check_prover_agrees(
+    model: object,
+    atoms: tuple[object, ...],
+    relations: tuple[tuple[int, ...], ...],
+    coeffs: list[int],
+    lam: list[int],
+    perturb: int,
+    seed: int,
+    semantics_at_unused_sizes: tuple[object, ...],
+) -> None:
+    """A true combination (no perturbation) must be proved; a proved one must agree numerically
+    in every semantics of ``semantics_at_unused_sizes`` (sizes the prover never saw)."""
+    ca, cb = _pair(coeffs, lam, perturb, relations)
+    a, b = _lin(tuple(ca), atoms), _lin(tuple(cb), atoms)
+    proved = proves_identity_every_size(model, a, b)  # type: ignore[arg-type]
+    if perturb == len(atoms):
+        assert proved, "a true identity was not proved"
+    if not proved:
+        return
+    rng = random.Random(seed)
+    for semantics in semantics_at_unused_sizes:
+        (inst,) = semantics.instances([a, b])  # type: ignore[attr-defined]
+        vals = inst.sample(rng.random)
+        va = float(inst.translate(a).subs(vals))
+        vb = float(inst.translate(b).subs(vals))
+        assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)
+
+
 @settings(max_examples=12, deadline=None)
 @given(
     st.lists(st.integers(-2, 2), min_size=len(_INDEX_ATOMS), max_size=len(_INDEX_ATOMS)),
@@ -599,20 +627,10 @@ def test_index_prover_agrees_numerically_at_unused_sizes(
 ) -> None:
     """Every K and N: true combinations are proved; whatever is proved agrees at K ∈ {5, 7},
     N ∈ {4, 6}."""
-    ca, cb = _pair(coeffs, lam, perturb, _INDEX_RELATIONS)
-    a, b = _lin(tuple(ca), _INDEX_ATOMS), _lin(tuple(cb), _INDEX_ATOMS)
-    proved = proves_identity_every_size(finite_model(), a, b)  # type: ignore[arg-type]
-    if perturb == len(_INDEX_ATOMS):
-        assert proved, "a true identity was not proved"
-    if not proved:
-        return
-    rng = random.Random(seed)
-    for k, m in ((5, 4), (7, 6)):
-        (inst,) = Finite(sizes=(k,), index_sizes=(m,)).instances([a, b])  # type: ignore[list-item]
-        vals = inst.sample(rng.random)
-        va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
-        vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
-        assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)
+    unused = tuple(Finite(sizes=(k,), index_sizes=(m,)) for k, m in ((5, 4), (7, 6)))
+    _check_prover_agrees(
+        finite_model(), _INDEX_ATOMS, _INDEX_RELATIONS, coeffs, lam, perturb, seed, unused
+    )
 
 
 @settings(max_examples=12, deadline=None)
@@ -627,20 +645,10 @@ def test_draws_prover_agrees_numerically_at_unused_sizes(
 ) -> None:
     """Every support size S: true combinations are proved; whatever is proved agrees at
     S ∈ {5, 7}."""
-    ca, cb = _pair(coeffs, lam, perturb, _DRAW_RELATIONS)
-    a, b = _lin(tuple(ca), _DRAW_ATOMS), _lin(tuple(cb), _DRAW_ATOMS)
-    proved = proves_identity_every_size(draws_model(), a, b)  # type: ignore[arg-type]
-    if perturb == len(_DRAW_ATOMS):
-        assert proved, "a true identity was not proved"
-    if not proved:
-        return
-    rng = random.Random(seed)
-    for size in (5, 7):
-        (inst,) = IIDDraws(sizes=(size,)).instances([a, b])  # type: ignore[list-item]
-        vals = inst.sample(rng.random)
-        va = float(inst.translate(a).subs(vals))  # type: ignore[arg-type]
-        vb = float(inst.translate(b).subs(vals))  # type: ignore[arg-type]
-        assert va == pytest.approx(vb, rel=1e-9, abs=1e-9)
+    unused = tuple(IIDDraws(sizes=(size,)) for size in (5, 7))
+    _check_prover_agrees(
+        draws_model(), _DRAW_ATOMS, _DRAW_RELATIONS, coeffs, lam, perturb, seed, unused
+    )
 
 
 # ---- equality cases of Gibbs and Jensen (issue 14, item 2) ---------------------------------------
