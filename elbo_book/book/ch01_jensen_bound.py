@@ -1,7 +1,8 @@
 """Chapter 1 (``01_jensen_bound``): the evidence lower bound from Jensen's inequality.
 
-* ``jensen_bound`` — log p(x) ≥ ℒ(x; θ, φ), following the chain of seed 002's equations (1)–(6)
-  with its mistakes removed (no repeated line; Bayes' rule as p(x, z) = p(z | x) p(x)).
+* ``jensen_bound`` — log p(x) ≥ ℒ(x; θ, φ), following the chain of equations (1)–(6) of the
+  annotated bibliography (``elbo_bibliography_post``) with its mistakes removed (no repeated line;
+  Bayes' rule as p(x, z) = p(z | x) p(x)).
 * ``importance_identity`` — p(x) = E_q[p(x, z) / q(z | x)], which needs q > 0 wherever
   p(x, z) > 0 (in the finite model every q_k is a positive symbol, so the condition holds).
 * ``gaussian_elbo`` — the ELBO of the running example z ~ N(0, 1), x | z ~ N(z, σ_x²) for
@@ -42,7 +43,7 @@ CHAPTER = "01_jensen_bound"
 
 @register(chapter=CHAPTER)
 def jensen_bound() -> Derivation:
-    """log p(x) ≥ ℒ(x; θ, φ) by Jensen's inequality (seed 002, eqs (1)–(6), corrected)."""
+    """log p(x) ≥ ℒ(x; θ, φ) by Jensen's inequality (the bibliography's eqs (1)–(6), corrected)."""
     return (
         Derivation("jensen_bound", log(p(x)), title="The evidence lower bound via Jensen")
         .eq(log(Integral(JOINT, "z")), "marginalisation: p(x) = ∫ p(x, z) dz", label="marg")

@@ -1,11 +1,12 @@
 """Chapter 2 (``02_kl_elbo_identity``): log p(x) = KL(q(z | x) ‖ p(z | x)) + ℒ(x; θ, φ).
 
-* ``identity_multiply_by_one`` — seed 000's chain (multiply by one inside the log), corrected:
-  q(z | x) where the source has q(x | x), and the log of a product split into a *sum of logs*
-  (the source writes a sum of ratios inside one log).  Proven for finite supports and for the
-  linear-Gaussian family.
-* ``identity_from_elbo`` — seed 002's equations (7)–(11), corrected: Bayes' rule gives
-  log p(x, z) = log p(z | x) + log p(x), with a plus sign.
+* ``identity_multiply_by_one`` — the chain of the working notes (``shi_elbo_notes``), multiplying
+  by one inside the log, corrected: q(z | x) where the source has q(x | x), and the log of a
+  product split into a *sum of logs* (the source writes a sum of ratios inside one log).  Proven
+  for finite supports and for the linear-Gaussian family.
+* ``identity_from_elbo`` — equations (7)–(11) of the annotated bibliography
+  (``elbo_bibliography_post``), corrected: Bayes' rule gives log p(x, z) = log p(z | x) + log p(x),
+  with a plus sign.
 * ``energy_entropy`` — ℒ = E_q[log p(x, z)] + ℍ[q(z | x)] = E_q[log p(x, z)] − E_q[log q(z | x)].
 * ``free_energy`` — the variational free energy F = −ℒ = KL(q ‖ p(z | x)) − log p(x).
 * ``kl_equality_case`` — KL(q ‖ p(z | x)) = E_q[t − 1 − log t] with t = p(z | x) / q(z | x): a
@@ -52,7 +53,7 @@ _BOTH = (Finite(), Gaussian())
 
 @register(chapter=CHAPTER)
 def identity_multiply_by_one() -> Derivation:
-    """log p(x) = KL + ℒ by multiplying by one inside the log (seed 000, corrected)."""
+    """log p(x) = KL + ℒ by multiplying by one inside the log (the notes' chain, corrected)."""
     return (
         Derivation(
             "identity_multiply_by_one",
@@ -88,7 +89,7 @@ def identity_multiply_by_one() -> Derivation:
 
 @register(chapter=CHAPTER)
 def identity_from_elbo() -> Derivation:
-    """ℒ = log p(x) − KL(q ‖ p(z | x)) (seed 002, eqs (7)–(11), corrected)."""
+    """ℒ = log p(x) − KL(q ‖ p(z | x)) (the annotated bibliography's eqs (7)–(11), corrected)."""
     return (
         Derivation("identity_from_elbo", ELBO, title="ELBO = log p(x) − KL", semantics=_BOTH)
         .eq(Integral(ENCODER * log(JOINT / ENCODER), "z"), "definition of the ELBO", label="def")

@@ -64,9 +64,7 @@ __all__ = [
     "STANDARD_NORMAL_KL_CLOSED_FORM",
     "average_over_data",
     "elbo_of_point_n",
-    "entropy_at_most_log_k",
     "entropy_equality_case",
-    "gibbs_inequality",
     "jensen_equality_case_elbo",
     "kl_equality_case",
 ]
