@@ -11,36 +11,47 @@ from pathlib import Path
 
 import pytest
 
+import elbo_book.book
+import elbo_book.book.errata
 import elbo_book.derive
-import elbo_book.derive.library
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "chapters" / "api_reference.md").read_text(encoding="utf-8")
 DOCUMENTED = set(re.findall(r"^\.\. automodule:: (\S+)$", PAGE, re.M))
 WITH_MEMBERS = set(re.findall(r"^\.\. automodule:: (\S+)\n   :members:$", PAGE, re.M))
 
-# The engine, its report, and the Errata's records (the chapters' own modules in
-# ``elbo_book.derive.library.ch0*`` are the book's content, shown in the chapters).
+# The engine, its report, and the Errata's modules (the chapters' own modules in
+# ``elbo_book.book`` are the book's content, shown in the chapters: they are on the page too).
 ENGINE = sorted(
-    (
-        {"elbo_book.derive", "elbo_book.verify", "elbo_book.errata_claims"}
-        | {m.name for m in pkgutil.iter_modules(elbo_book.derive.__path__, "elbo_book.derive.")}
-        | {
-            m.name
-            for m in pkgutil.iter_modules(
-                elbo_book.derive.library.__path__, "elbo_book.derive.library."
-            )
-            if m.name.rsplit(".", 1)[1].startswith("errata")
-        }
-    )
-    - {"elbo_book.derive.library"}
+    {"elbo_book.derive", "elbo_book.verify"}
+    | {m.name for m in pkgutil.iter_modules(elbo_book.derive.__path__, "elbo_book.derive.")}
+    | {
+        m.name
+        for m in pkgutil.iter_modules(elbo_book.book.errata.__path__, "elbo_book.book.errata.")
+    }
+)
+BOOK = sorted(
+    {"elbo_book.book"}
+    | {m.name for m in pkgutil.walk_packages(elbo_book.book.__path__, "elbo_book.book.")}
 )
 
 
 def test_the_engine_module_list_is_complete() -> None:
     assert "elbo_book.derive.indexed_sums" in ENGINE
-    assert "elbo_book.derive.library.errata_records" in ENGINE
+    assert "elbo_book.book.errata.records" in ENGINE
+    assert "elbo_book.book.errata.claims" in ENGINE
     assert len(ENGINE) >= 20, ENGINE
+    assert {"elbo_book.book.shared", "elbo_book.book.ch01_jensen_bound"} <= set(BOOK), BOOK
+
+
+@pytest.mark.parametrize("name", BOOK)
+def test_every_book_module_is_on_the_page(name: str) -> None:
+    """Every module of the book's content has an ``automodule`` section (with ``:members:``
+    unless it is a package)."""
+    module = importlib.import_module(name)
+    assert name in DOCUMENTED, f"{name} is not on the API page"
+    if not hasattr(module, "__path__"):
+        assert name in WITH_MEMBERS, f"{name} is on the API page without :members:"
 
 
 @pytest.mark.parametrize("name", ENGINE)
