@@ -77,6 +77,7 @@ __all__ = [
     "Jensen",
     "Numeric",
     "Uninterpretable",
+    "any_size_badge",
     "check_algebra",
     "check_equal",
     "check_pointwise",
@@ -85,6 +86,7 @@ __all__ = [
     "prove_log_bound",
     "prove_nonneg",
     "random_values",
+    "size_model",
 ]
 
 RELATIONS = ("=", "≥", "≤")

@@ -71,6 +71,7 @@ __all__ = [
     "Undefined",
     "Unsupported",
     "expand_loggap",
+    "gaussian_moment",
     "moment_by_recursion",
     "positive_log",
     "prove_moment_recursion",
@@ -78,6 +79,7 @@ __all__ = [
     "sizes_text",
     "translate_algebra",
     "translate_arithmetic",
+    "uses_index",
 ]
 
 N = Scalar("N")
