@@ -117,13 +117,15 @@ def _home(value: object, here: str) -> str | None:
 
 
 def _documented_elsewhere(value: object, here: str) -> bool:
-    """A re-export: the same object is in another module's ``__all__``, documented there."""
-    home = _home(value, here)
-    if home is None:
-        return False
-    module = importlib.import_module(home)
-    names = [n for n in module.__all__ if getattr(module, n, None) is value]
-    return any(n in _attribute_docs(home) for n in names)
+    """A re-export: another module's ``__all__`` has the same object and documents it."""
+    for other in MODULES:
+        if other == here or other.startswith(LEGACY):
+            continue
+        module = importlib.import_module(other)
+        names = [n for n in getattr(module, "__all__", ()) if getattr(module, n, None) is value]
+        if any(n in _attribute_docs(other) for n in names):
+            return True
+    return False
 
 
 def _is_facade(module: ModuleType) -> bool:
