@@ -18,6 +18,13 @@ from typing import Literal
 
 import torch
 
+__all__ = [
+    "Baseline",
+    "exact_categorical_gradient",
+    "score_function_categorical_gradient",
+]
+
+#: The baseline of the score-function estimator, none or the leave-one-out mean.
 Baseline = Literal["none", "leave_one_out"]
 
 

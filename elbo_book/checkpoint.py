@@ -19,13 +19,6 @@ Guarantees:
   ``OSError``; a truncated, corrupt or foreign file raises ``ValueError`` saying so.
 
 Version 1 files (before checksums) still load; they have no checksum to verify.
-
-Public API:
-
-- :class:`Checkpoint` — what :func:`load_checkpoint` returns; unpacks as ``(model, metadata)``.
-- :func:`save_checkpoint`, :func:`load_checkpoint`.
-- :func:`check_output_path` — fail early (before training) on a path that cannot be written.
-- :data:`CHECKPOINT_FORMAT`, :data:`CHECKPOINT_VERSION`, ``Metadata`` (a type alias).
 """
 
 from __future__ import annotations
@@ -54,7 +47,9 @@ __all__ = [
     "save_checkpoint",
 ]
 
+#: The format tag every checkpoint carries; a file with another tag is refused as foreign.
 CHECKPOINT_FORMAT = "elbo_book.vae"
+#: The version written, 2 since checksums were added; version 1 files still load.
 CHECKPOINT_VERSION = 2
 
 #: The metadata a checkpoint stores, a flat dict of str keys and str/int/float/bool/None values.

@@ -14,13 +14,6 @@ Run either with ``--help`` for the options and their defaults, which are those o
 Every error is printed as ``error: …`` on stderr with exit status 2, and checked before any
 training: the output path (an existing file needs ``--force``), the data's shape and values,
 the options.  torch is imported only when a command runs, so ``--help`` is quick.
-
-Public API:
-
-- :data:`DATASETS` — the data set names ``train`` accepts (besides a file path).
-- :func:`load_dataset` — the train/test tensors for one of those names or a file.
-- :func:`build_parser` — the ``argparse`` parser.
-- :func:`main` — entry point; returns the exit status.
 """
 
 from __future__ import annotations

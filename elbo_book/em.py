@@ -20,6 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+__all__ = [
+    "EMHistory",
+    "em_prior_mean",
+    "log_evidence",
+]
+
 
 @dataclass(frozen=True)
 class EMHistory:

@@ -27,6 +27,18 @@ from elbo_book.derive.checks import Certificate
 from elbo_book.derive.semantics import Finite, Semantics
 from elbo_book.derive.terms import Term
 
+__all__ = [
+    "CHAPTERS",
+    "RELATIONS",
+    "Exercise",
+    "ExerciseError",
+    "NumberChecker",
+    "StepChecker",
+    "Verdict",
+    "chapter_exercises",
+]
+
+#: The relations a step of an exercise may state.
 RELATIONS = ("=", "≥", "≤")
 
 
@@ -609,6 +621,7 @@ _CATALOGUE = {
     "05_beta_vae": _ch05,
     "06_importance_weighting": _ch06,
 }
+#: The chapters (notebook stems) that have exercises.
 CHAPTERS = tuple(_CATALOGUE)
 """The chapters that have exercises (file stems)."""
 

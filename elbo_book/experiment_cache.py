@@ -22,15 +22,6 @@ checkout this package is imported from (``make clean`` removes it), else
 ``~/.cache/elbo_book/experiments``.  Every lookup appends ``hit <key>`` or ``miss <key>`` to
 ``<root>/access.log``, so a hit rate can be read across processes (nbval's and the book build's
 kernels).
-
-Public API:
-
-- :class:`ExperimentCache` — :meth:`~ExperimentCache.key`, :meth:`~ExperimentCache.load`,
-  :meth:`~ExperimentCache.save`, counters ``hits``, ``misses``, ``writes``.
-- :func:`default_cache_dir` — the root described above.
-- :func:`tensor_digest` — SHA-256 of a tensor's dtype, shape and values.
-- :func:`source_digest` — SHA-256 of the package's ``.py`` files.
-- :data:`CACHE_ENV_VAR`, :data:`CACHE_FORMAT_VERSION`.
 """
 
 from __future__ import annotations

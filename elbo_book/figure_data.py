@@ -8,8 +8,6 @@ number in full precision, so a test can compare it number by number with a toler
 
 Large arrays are summarised, not elided silently: an array of more than ``max_values`` numbers is
 written as its shape, its sum, and ``max_values`` entries taken at evenly spaced positions.
-
-Public API: :func:`figure_data`, :func:`glue_figure`.
 """
 
 from __future__ import annotations
@@ -17,6 +15,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+__all__ = [
+    "figure_data",
+    "glue_figure",
+]
 
 if TYPE_CHECKING:  # matplotlib is an optional (book) dependency
     import matplotlib.figure

@@ -19,19 +19,6 @@ For the K-sample importance-weighted bound L_K, Rainforth et al. (2018) show tha
 (θ) SNR grows like √K while the encoder's (φ) SNR of the standard gradient *shrinks* like 1/√K;
 the doubly reparameterised gradient (DReG, Tucker et al. 2019) restores a growing encoder SNR.
 :func:`iwae_gradient_snr` measures both.
-
-Public API:
-
-- :func:`gradient_draws` — R independent flattened gradients of a stochastic loss, shape ``(R, P)``.
-- :func:`signal_to_noise` — per-coordinate SNR of such draws, optionally reduced (mean/median).
-- :class:`GradientSNR` — the encoder's and the decoder's per-coordinate SNR (a frozen dataclass).
-- :class:`LinearGaussianModel` — Rainforth et al.'s Gaussian test bed, where the asymptotics hold.
-- :func:`iwae_gradient_snr` — both SNRs, for the IWAE loss with the standard, the DReG or the
-  STL estimator, on a :class:`elbo_book.models.VAE` or a :class:`LinearGaussianModel`.
-- :func:`snr_noise_floor` — the mean or median estimated SNR of coordinates whose true SNR is 0.
-- :func:`proposal_gradient_draws` — R independent gradients of log Ẑ_K with respect to a
-  Gaussian proposal's mean and log standard deviation (vectorised).
-- :func:`log_log_slope` — the least-squares slope of log SNR against log K.
 """
 
 from __future__ import annotations

@@ -12,12 +12,6 @@ With f(z) = log p(x, z) − log q(z) the ELBO is E_q[f(z)], and
 Both functions draw ``n_estimates`` independent estimates at once (vectorised), so a chapter
 can measure their variance against L.  Chapter 3 compares them on the conjugate Gaussian model,
 where :func:`exact_mean_gradient` gives the exact answer.
-
-Public API:
-
-- :func:`reparameterised_gradient`
-- :func:`score_function_gradient`
-- :func:`exact_mean_gradient`
 """
 
 from __future__ import annotations

@@ -21,17 +21,6 @@ for K > 1 its weights depend on the draws and its mean is not zero, so STL is *b
 DReG instead *replaces* the term by its reparameterised equivalent, which is where the extra
 factor w̃_k comes from (Tucker et al. 2019), and stays unbiased.
 The loss *value* is −L_K in every case; only the gradient differs.
-
-Public API:
-
-- :func:`log_mean_exp` — log (1/K) Σ_k exp(a_k) along a dimension, stably.
-- :func:`log_importance_weights` — log w_k for K draws, shape ``(K, *batch)``.
-- :func:`iwae_bound` — the K-sample bound, in chunks of draws (bounded memory by default).
-- :func:`log_evidence_estimate` — the importance-sampled log p(x) without gradients, in bounded
-  memory (K = 5000 by default).
-- :func:`iwae_loss` — −L_K with the standard, the DReG or the STL gradient.
-- :func:`exact_iwae_bound` — L_K *exactly* for a latent on a finite support, by summing over
-  the multinomial counts of the K draws.
 """
 
 from __future__ import annotations

@@ -7,25 +7,17 @@ held-out set (K draws per image, 500 images at a time, no gradients), and it sto
 that held-out bound has converged (:class:`elbo_book.stopping.Convergence`), so every model is
 compared at convergence of the objective it was trained on.
 
-Evaluation:
-
-- :func:`log_likelihood_per_image` — log p̂(x) for every image (paired across models).
-- :func:`held_out_log_likelihood` — the mean over images of the importance-sampled
-  log p(x) ≈ log (1/K) Σ_k w_k with K = 5000 by default, and its standard error over images
-  (sd/√N), in nats per image.
-- :func:`active_units` — Burda et al.'s count of *active* latent units: unit u is active when
-  A_u = Cov_x(E_{q(z|x)}[z_u]) > 10⁻², the variance over the data of the encoder's mean.
+The two numbers are the held-out log-likelihood, the mean over images of the importance-sampled
+log p(x) ≈ log (1/K) Σ_k w_k with K = 5000 by default and its standard error over images (sd/√N),
+in nats per image (:func:`held_out_log_likelihood`; per image, paired across models:
+:func:`log_likelihood_per_image`), and Burda et al.'s count of *active* latent units
+(:func:`active_units`): unit u is active when A_u = Cov_x(E_{q(z|x)}[z_u]) > 10⁻², the variance
+over the data of the encoder's mean.
 
 :func:`cached_fit_iwae` wraps :func:`fit_iwae` in an
 :class:`~elbo_book.experiment_cache.ExperimentCache`, keyed by the model's configuration, its
 initial weights, the data and the settings, so that a second execution of a chapter loads the
 trained weights instead of retraining.
-
-Public API:
-
-- :class:`BoundHistory` — per-epoch train and held-out bound, and why training stopped.
-- :func:`fit_iwae`, :func:`cached_fit_iwae`, :func:`log_likelihood_per_image`,
-  :func:`held_out_log_likelihood`, :func:`active_units`.
 """
 
 from __future__ import annotations

@@ -16,17 +16,6 @@ which depends on the data only through v = E[x²].  Its maximiser (see :func:`st
 - if v ≤ βσ²:  w = a = 0, s² = τ² (posterior collapse); rate 0, distortion ½ log 2πσ² + v/(2σ²).
 
 The collapse threshold v = βσ² does not involve τ²: the decoder weight absorbs the prior's scale.
-
-Public API:
-
-- :func:`symbolic_beta_objective` — J_β as a SymPy expression and its symbols.
-- :func:`stationary_points` — the stationary points of J_β, solved by SymPy.
-- :class:`LinearVAEOptimum`, :func:`closed_form_optimum` — the maximiser, its rate and distortion.
-- :func:`population_objective` — J_β evaluated in floating point.
-- :func:`expected_log_evidence` — E_x log p(x) under the model's marginal N(0, w²τ² + σ²).
-- :func:`isotropic_gaussian_kl` — KL(N(μ_q, s_q² I) ‖ N(μ_p, s_p² I)) in closed form.
-- :class:`LinearGaussianVAE` and :func:`fit_linear_vae` — the same model in PyTorch, trained by
-  stochastic gradient ascent on :func:`elbo_book.objectives.beta_elbo`.
 """
 
 from __future__ import annotations

@@ -3,16 +3,17 @@
 The target is p(z) = N(μ, Σ) on R^d with precision Λ = Σ⁻¹; the family is
 q(z) = ∏_j N(z_j; m_j, v_j).
 
-* :func:`kl_factorised` computes
-  KL(q ‖ p) = ½[Σ_j Λ_jj v_j + (m − μ)ᵀ Λ (m − μ) − d + log det Σ − Σ_j log v_j].
-* :func:`mean_field_optimum` is its minimiser in closed form (Bishop 2006, §10.1.2): m = μ and
-  v_j = 1 / Λ_jj. Since 1 / Λ_jj ≤ Σ_jj, with equality only when z_j is uncorrelated with the rest,
-  the factorised q *underestimates* the marginal variances.
-* :func:`cavi` runs coordinate ascent (CAVI): each factor in turn is set to its optimum given the
-  others, m_j ← μ_j − (1/Λ_jj) Σ_{k≠j} Λ_jk (m_k − μ_k), v_j ← 1/Λ_jj. Each update lowers KL(q ‖ p)
-  (raises the ELBO) and the means converge to μ.
-* :func:`moment_matched_factors` minimises the reverse divergence KL(p ‖ q) over the same family:
-  the marginals, m = μ and v_j = Σ_jj.
+The divergence (:func:`kl_factorised`) is
+
+    KL(q ‖ p) = ½[Σ_j Λ_jj v_j + (m − μ)ᵀ Λ (m − μ) − d + log det Σ − Σ_j log v_j].
+
+Its minimiser in closed form (Bishop 2006, §10.1.2; :func:`mean_field_optimum`) is m = μ and
+v_j = 1 / Λ_jj. Since 1 / Λ_jj ≤ Σ_jj, with equality only when z_j is uncorrelated with the rest,
+the factorised q *underestimates* the marginal variances. Coordinate ascent (CAVI, :func:`cavi`)
+sets each factor in turn to its optimum given the others,
+m_j ← μ_j − (1/Λ_jj) Σ_{k≠j} Λ_jk (m_k − μ_k), v_j ← 1/Λ_jj; each update lowers KL(q ‖ p) (raises
+the ELBO) and the means converge to μ. The reverse divergence KL(p ‖ q) over the same family is
+minimised by the marginals, m = μ and v_j = Σ_jj (:func:`moment_matched_factors`).
 
 CAVI with two latent blocks (Bishop 2006, §10.1.3): x_n | μ, τ ~ N(μ, 1/τ), n = 1..N, with the
 Normal-Gamma prior μ | τ ~ N(μ₀, 1/(λ₀τ)), τ ~ Gam(a₀, b₀) (shape a₀, rate b₀), and the family
@@ -37,6 +38,22 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
+from scipy.stats import gamma, norm
+
+__all__ = [
+    "CAVIHistory",
+    "MeanPrecisionFactors",
+    "NormalGamma",
+    "cavi",
+    "cavi_normal_gamma",
+    "kl_factorised",
+    "mean_field_optimum",
+    "moment_matched_factors",
+    "normal_gamma_cavi_fixed_point",
+    "normal_gamma_elbo",
+    "normal_gamma_log_evidence",
+    "normal_gamma_posterior",
+]
 
 Array = NDArray[np.float64]
 
@@ -224,9 +241,8 @@ class NormalGamma:
         m, t = np.broadcast_arrays(np.asarray(mu, np.float64), np.asarray(tau, np.float64))
         if np.any(t <= 0):
             raise ValueError("tau must be > 0")
-        prec = self.precision_scale * t
-        log_normal = 0.5 * np.log(prec / (2 * math.pi)) - 0.5 * prec * (m - self.mean) ** 2
-        return log_normal + _log_gamma_density(t, self.shape, self.rate)
+        scale = 1.0 / np.sqrt(self.precision_scale * t)
+        return _log_normal_gamma(m, t, self.mean, scale, self.shape, self.rate)
 
 
 @dataclass(frozen=True)
@@ -263,11 +279,8 @@ class MeanPrecisionFactors:
         m, t = np.broadcast_arrays(np.asarray(mu, np.float64), np.asarray(tau, np.float64))
         if np.any(t <= 0):
             raise ValueError("tau must be > 0")
-        log_normal = (
-            0.5 * math.log(self.precision / (2 * math.pi))
-            - 0.5 * self.precision * (m - self.mean) ** 2
-        )
-        return log_normal + _log_gamma_density(t, self.shape, self.rate)
+        scale = 1.0 / math.sqrt(self.precision)
+        return _log_normal_gamma(m, t, self.mean, scale, self.shape, self.rate)
 
 
 @dataclass(frozen=True)
@@ -290,9 +303,12 @@ def _check_positive(value: float, name: str) -> None:
         raise ValueError(f"{name} must be > 0, got {value!r}")
 
 
-def _log_gamma_density(t: NDArray[np.float64], shape: float, rate: float) -> NDArray[np.float64]:
-    """log Gam(t; a, b) = a log b − log Γ(a) + (a − 1) log t − b t."""
-    return shape * math.log(rate) - float(gammaln(shape)) + (shape - 1) * np.log(t) - rate * t
+def _log_normal_gamma(
+    m: Array, t: Array, mean: float, scale: float | Array, shape: float, rate: float
+) -> Array:
+    """log N(m; mean, scale²) + log Gam(t; shape, rate), by ``scipy.stats`` (rate = 1/scale)."""
+    log_normal = norm.logpdf(m, loc=mean, scale=scale)
+    return np.asarray(log_normal + gamma.logpdf(t, shape, scale=1.0 / rate), dtype=np.float64)
 
 
 def _data(x: ArrayLike) -> NDArray[np.float64]:

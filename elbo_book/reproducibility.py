@@ -5,8 +5,6 @@ machine* (same CPU capability, same PyTorch build). It does not make results bit
 machines: torch selects vectorised kernels by CPU capability (and MKL its BLAS path), so trained
 numbers typically differ in the third or fourth significant digit from one CPU to another. The
 book's notebook tests therefore compare such numbers with a measured tolerance.
-
-Public API: :func:`seed_everything`.
 """
 
 import os
@@ -15,6 +13,12 @@ from numbers import Integral
 
 import numpy as np
 import torch
+
+__all__ = [
+    "CUBLAS_WORKSPACE",
+    "SEED_LIMIT",
+    "seed_everything",
+]
 
 #: The cuBLAS workspace setting that makes cuBLAS deterministic (PyTorch raises on the first
 #: cuBLAS call once deterministic algorithms are on and no workspace is configured).

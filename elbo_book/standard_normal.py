@@ -14,10 +14,6 @@ Normal–Normal KL summed over coordinates (tests compare the two, and the engin
 with fewer tensor operations and autograd nodes: nothing is divided by the prior's unit scale or
 offset by its zero mean.  That matters in the training step of a small model, where each
 operation's fixed cost is comparable to its arithmetic.
-
-Public API:
-
-- :class:`StandardNormal` — N(0, I) on ℝ^d (event shape ``(d,)``).
 """
 
 from __future__ import annotations

@@ -12,11 +12,6 @@ that keeps rising by at least δ every w epochs never converges; a constant one 
 t = w + 1.  A non-finite value in either part makes Δ_t non-finite, which counts as "not
 converged" (the NaN guard of the training step reports broken runs; the epoch budget bounds the
 rest).
-
-Public API:
-
-- :class:`Convergence` — the rule (``window`` w, ``threshold`` δ), :meth:`~Convergence.improvement`
-  (Δ_t), :meth:`~Convergence.converged` and :meth:`~Convergence.describe`.
 """
 
 from __future__ import annotations

@@ -11,15 +11,6 @@ differ only in their seed,
 the interval being exact when the values are independent draws of a normal variable and a
 reasonable approximation otherwise; with few seeds it is much wider than v̄ ± 2 SE (for n = 5
 and c = 0.95 the t quantile is 2.78).
-
-Public API:
-
-- :class:`Summary` — ``n``, ``mean``, ``sem``, ``ci_low``, ``ci_high``, ``confidence``;
-  :meth:`~Summary.pm` gives "x ± y" and :meth:`~Summary.glue_items` the values a chapter
-  glues (``glue(name, value, display=False)`` for each).
-- :func:`summarize` — the summary of a sequence of values.
-- :func:`summarize_groups` — one summary per group of (group, value) pairs (e.g. per β over
-  seeds).
 """
 
 from __future__ import annotations

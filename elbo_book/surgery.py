@@ -12,22 +12,6 @@ With a factorised prior p(z) = Π_j p(z_j), the β-TCVAE split (Chen et al. 2018
 marginal KL into a total correlation and dimension-wise KLs:
 
     KL(q(z) ‖ p(z)) = KL(q(z) ‖ Π_j q(z_j)) + Σ_j KL(q(z_j) ‖ p(z_j)).
-
-Public API:
-
-- :func:`log_aggregate_posterior` — exact log q(z) over the whole data set: a chunked
-  log-sum-exp whose Gaussian quadratic form is one matrix product per chunk
-  (memory O(chunk · N)).
-- :func:`log_aggregate_marginals` — exact log q(z_j) per latent coordinate.
-- :func:`minibatch_weights` — the weight matrices of minibatch weighted sampling (MWS),
-  minibatch stratified sampling (MSS) (Chen et al. 2018) and equal off-diagonal weights.
-- :func:`minibatch_log_aggregate_posterior` — the MWS / MSS estimates of log q(z_i) (or of
-  each log q(z_ij)) from one minibatch.
-- :func:`encode_gaussian` — the encoder means and scales of a model over a data set.
-- :class:`KLDecomposition`, :func:`kl_decomposition` — 𝕀(n; z), total correlation and
-  dimension-wise KL, by Monte Carlo over z ~ q(z|n) with the exact aggregate posterior.
-- :class:`SurgeryTerms`, :func:`surgery_terms` — ELBO, reconstruction, average KL, 𝕀(n; z),
-  KL(q(z) ‖ p(z)) and log N for a model and a data set, in nats per example.
 """
 
 from __future__ import annotations

@@ -20,16 +20,6 @@ rounding differences, 10⁻⁷ relative after a few dozen steps).
 A model whose loss becomes NaN/inf stops with its weights from before that step and a record
 in its history (``stop_reason="non-finite"``); a model whose held-out ELBO has converged
 (:class:`~elbo_book.stopping.Convergence`) stops too; the others go on, in a smaller batch.
-
-Public API:
-
-- :class:`Member` — one model of a sweep: seed, β, KL warm-up epochs.
-- :func:`grid` — the members of a grid of seeds × β × warm-up.
-- :func:`init_models` — one freshly initialised VAE per member (seeded by the member's seed).
-- :func:`fit_batched` — train given VAEs together, as :func:`~elbo_book.training.fit` would
-  train each of them.
-- :class:`SweepRun` and :func:`train_sweep` — a whole sweep from a configuration, with an
-  optional :class:`~elbo_book.experiment_cache.ExperimentCache` of finished runs.
 """
 
 from __future__ import annotations

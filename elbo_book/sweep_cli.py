@@ -6,11 +6,6 @@ train/test split (``--split-seed``).  The output folder gets, per member, a chec
 ``seed<S>_beta<B>_warmup<W>.pt`` (loadable by ``python -m elbo_book evaluate``) and its history
 ``….history.json``; the command prints one line per member and, for two or more seeds, the
 final test ELBO per β as mean ± standard error over seeds.
-
-Public API:
-
-- :func:`add_sweep_command` — adds the ``sweep`` sub-command to a parser's sub-parsers.
-- :func:`run_sweep` — runs it on parsed arguments and loaded data; returns the exit status.
 """
 
 from __future__ import annotations

@@ -17,15 +17,6 @@ plugged into the three terms of Chen et al. (2018):
 Minibatch weighted sampling (w = 1/(N B)) underestimates each density by a factor ≈ N once the
 batch is large enough that Σ_k q(z|n_k)/B ≈ q(z): log q̂(z) ≈ log q(z) − log N for the joint
 and for each of the d marginals, so its TC estimate is ≈ TC + (d − 1) log N.
-
-Public API:
-
-- :func:`index_bug_mss_weights` — the stratified weight matrix as widely copied from public
-  β-TCVAE code (written through a flattened view with the wrong stride), kept to test it.
-- :func:`expected_minibatch_density` — E[Σ_k w_ik q(z|n_k) | n_i = n] for every row i and
-  data point n, by enumerating every ordered batch (small N only).
-- :class:`MinibatchTerms`, :func:`minibatch_kl_terms` — the three estimates above from one
-  minibatch and one weight matrix.
 """
 
 from __future__ import annotations

@@ -5,14 +5,6 @@ Both models have the same interface as :class:`elbo_book.models.VAE` where it ma
 objective in :mod:`elbo_book.objectives` and :mod:`elbo_book.importance` runs on them and can be
 compared with the exact answer.  They have no encoder: pass the variational distribution ``q``
 explicitly (e.g. :func:`elbo_book.models.diagonal_gaussian`, or a ``Categorical``).
-
-Public API:
-
-- :class:`ConjugateGaussian` — z ~ N(0, 1), x_d | z ~ N(z, σ²) for d = 1..D (the running
-  example of chapter 3): Gaussian posterior, Gaussian evidence.
-- :data:`MIN_CONJUGATE_NOISE_SCALE` — the smallest noise scale of :class:`ConjugateGaussian`.
-- :class:`GaussianMixture` — a discrete latent z ∈ {0..K−1} with p(z = k) = π_k and
-  x | z = k ~ N(μ_k, σ² I): posterior and evidence by enumeration.
 """
 
 from __future__ import annotations

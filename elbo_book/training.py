@@ -4,19 +4,6 @@ Each step maximises E_q[log p(x|z)] − w · KL(q(z|x) ‖ p(z)) averaged over a
 w = β, or w ramping linearly from 0 to β during a KL warm-up.  The history always records the
 true ELBO (w = 1) and its two terms, so numbers from β-VAEs and warm-up epochs are comparable.
 
-Public API:
-
-- :class:`History` — per-epoch train and test ELBO, reconstruction and KL (a dataclass).
-- :class:`NonFiniteLossError` — raised when a loss is NaN/inf, with the step and the terms.
-- :func:`default_device` — CUDA when available, else CPU.
-- :func:`resolve_device` — a checked ``torch.device`` from a name (CUDA only when available).
-- :func:`train_step` — one optimiser step on one minibatch; returns the batch's terms.
-- :func:`evaluate` — ELBO terms over a data set in minibatches, without gradients.
-- :func:`fit` — seeded training loop with optional test set, warm-up, progress bar and
-  stopping at convergence of the held-out objective (the ELBO, or the β-objective;
-  ``elbo_book.stopping.Convergence``); it can
-  continue an earlier run (its optimiser and history).
-
 Data sets (``x_train``, ``x_test``, the ``x`` of :func:`evaluate`) have shape ``(N, data_dim)``
 with N ≥ 1: one example per row, so every value is in nats per example (flatten images first).
 They may live on any device and have any floating dtype; each batch is moved to the model's.

@@ -24,24 +24,6 @@ Conventions of the whole package, stated once:
   summarise a data set (``History``, ``SurgeryTerms``, ``KLDecomposition``, ``MIGResult``
   scores) hold Python floats.  :func:`elbo_book.training.evaluate` returns 0-d float64 tensors
   (``float(terms.elbo)`` gives the number).
-
-Public API:
-
-- :data:`Reduction` — the literal type ``"none" | "mean" | "sum"``.
-- :func:`check_tensor` — a floating-point, finite tensor with an optional number of dimensions.
-- :func:`all_finite`, :func:`is_binary` — cheap whole-tensor tests (one reduction each).
-- :func:`check_real` — a finite real number.
-- :func:`check_positive` — a finite real number ``> 0``.
-- :func:`check_nonnegative` — a finite real number ``≥ 0``.
-- :func:`check_int` — an integer (not ``bool``) with a lower and optional upper bound.
-- :func:`check_seed` — an integer seed in [0, 2**63).
-- :func:`check_bool` — a real ``bool`` (not a truthy string or number).
-- :func:`check_generator` — a ``torch.Generator`` or None.
-- :func:`check_scale` — a tensor of standard deviations, all ``≥`` :data:`MIN_SCALE`.
-- :data:`MIN_SCALE` — the smallest standard deviation a Gaussian here accepts.
-- :func:`check_reduction` — one of ``"none"``, ``"mean"``, ``"sum"``.
-- :func:`check_choice` — one of a fixed set of strings.
-- :func:`reduce` — apply a checked reduction to a per-example tensor.
 """
 
 from __future__ import annotations
@@ -54,6 +36,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+#: How per-example values are reduced, kept as they are (``"none"``), averaged or summed.
 Reduction = Literal["none", "mean", "sum"]
 
 __all__ = [

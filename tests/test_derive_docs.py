@@ -12,7 +12,8 @@ CITED = re.compile(r"derivations? ``([a-z_0-9]+)``|(gaussian_moment_\d)")
 
 
 def test_derivations_named_in_the_semantics_docstring_exist() -> None:
-    text = (ROOT / "elbo_book" / "derive" / "semantics.py").read_text(encoding="utf-8")
+    package = ROOT / "elbo_book" / "derive" / "semantics"
+    text = "".join(f.read_text(encoding="utf-8") for f in sorted(package.glob("*.py")))
     cited = {a or b for a, b in CITED.findall(text)}
     assert cited, "the docstring names the moment derivations"
     assert cited <= {d.name for d in collect("elbo_book.book")}, cited

@@ -110,9 +110,6 @@ def test_extreme_logvar_stays_finite(logvar: float) -> None:
     assert all(bool(torch.isfinite(v).all()) for v in values)
     clamped = min(max(logvar, LOGVAR_BOUNDS[0]), LOGVAR_BOUNDS[1])
     torch.testing.assert_close(q.base_dist.scale, torch.full((2, 3), math.exp(clamped / 2)))
-    if abs(logvar) >= 1000:
-        naive_scale = torch.exp(torch.tensor(0.5 * logvar))
-        assert naive_scale == 0 or not torch.isfinite(naive_scale)
 
 
 def test_vae_with_exploding_encoder_stays_finite() -> None:

@@ -296,7 +296,7 @@ class Derivation:
         """Where the conclusion was proved, from the verdicts: every step must have been proved in
         a semantics for it to count (a step of plain algebra holds in all of them); a finite
         semantics in which every step was proved for every size counts as that (its
-        :meth:`~elbo_book.derive.semantics.Semantics.describe_any_size`)."""
+        :meth:`~elbo_book.derive.semantics.translator.Semantics.describe_any_size`)."""
         rs = [r for r in self.results if not r.expected_failure]
         if all(_is_algebra_step(r) for r in rs):
             return "plain algebra, outside any model"

@@ -8,7 +8,8 @@ Every term of a step and of its certificate first passes the well-formedness pas
    :func:`elbo_book.derive.zero_test.is_zero` (first for every support size K by the indexed-sum
    prover, ``elbo_book.derive.indexed_sums``).  At fixed sizes this is a proof for the model family
    and the sizes checked (e.g. every distribution on K = 2, 3, 4 points), and the two sides are
-   also compared numerically at larger sizes (:meth:`~elbo_book.derive.semantics.Semantics.probes`).
+   also compared numerically at larger sizes
+   (:meth:`~elbo_book.derive.semantics.translator.Semantics.probes`).
    A step without densities is plain algebra, proved once outside every model.
 2. **Inequalities** (``≥``, ``≤``) need a certificate:
 
@@ -77,6 +78,7 @@ __all__ = [
     "Jensen",
     "Numeric",
     "Uninterpretable",
+    "any_size_badge",
     "check_algebra",
     "check_equal",
     "check_pointwise",
@@ -85,6 +87,7 @@ __all__ = [
     "prove_log_bound",
     "prove_nonneg",
     "random_values",
+    "size_model",
 ]
 
 RELATIONS = ("=", "≥", "≤")
@@ -378,8 +381,8 @@ def _lemmas(t: Term) -> list[str]:
 
 def prove_nonneg(t: Term, semantics: tuple[Semantics, ...]) -> list[Badge]:
     """Prove ``t`` ≥ 0 in every semantics that can interpret it, from its translation
-    (:func:`~elbo_book.derive.semantics.proves_nonneg`); return where it was proved (each a
-    ``elbo_book.derive.strength.Badge`` saying whether it covers every size).  In the
+    (:func:`~elbo_book.derive.semantics.translator.proves_nonneg`); return where it was proved
+    (each a ``elbo_book.derive.strength.Badge`` saying whether it covers every size).  In the
     finite semantics a proof for every K (indexed sums) is tried first; a term without densities
     is proved once, as plain algebra."""
     if _is_algebra([t]):

@@ -1,9 +1,9 @@
 """Proofs for *every* size at once, with indexed sums.
 
-The finite semantics (:class:`~elbo_book.derive.semantics.Finite`) and the i.i.d.-draws semantics
-(:class:`~elbo_book.derive.draws.IIDDraws`) are checked here for a *symbolic* support size and a
-symbolic number of data points: the latent ranges over {1..K} (``S`` for the draws), the data
-index over {1..N}, and the probabilities are indexed positive symbols — prior ``π[k]``,
+The finite semantics (:class:`~elbo_book.derive.semantics.finite.Finite`) and the i.i.d.-draws
+semantics (:class:`~elbo_book.derive.draws.IIDDraws`) are checked here for a *symbolic* support
+size and a symbolic number of data points: the latent ranges over {1..K} (``S`` for the draws),
+the data index over {1..N}, and the probabilities are indexed positive symbols — prior ``π[k]``,
 likelihood ``ℓ[k]``, encoder ``r[k]``, a free distribution ``a[k]`` over z, and per data point
 ``L[n, k]`` = p(x_n | z = k), ``Q[n, k]`` = q(z = k | x_n).  Expectations, integrals, sums over n,
 KL, entropy and mutual information become ``Sum(…, (k, 1, K))``, ``Sum(…, (n, 1, N))``.
@@ -553,6 +553,6 @@ def proves_identity_every_size(
 
 def proves_nonneg_every_size(model: SizeModel, t: Term) -> bool:
     """True iff ``t`` ≥ 0 is proved for every size in ``model`` from its indexed-sum translation
-    (:func:`~elbo_book.derive.semantics.proves_nonneg`; raises NoIndexedSumForm outside the prover's
-    language).  False means *not proven*."""
+    (:func:`~elbo_book.derive.semantics.translator.proves_nonneg`; raises NoIndexedSumForm
+    outside the prover's language).  False means *not proven*."""
     return proves_nonneg(_Translator(model, [t]).tr(t, {}), _positive)

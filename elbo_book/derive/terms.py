@@ -182,6 +182,7 @@ class RandomVariable:
         return self.name
 
 
+#: The observed x, the latent z, the data index n, and the n-th point's x_n and latent z_n.
 x, z, n, x_n, z_n = (
     RandomVariable("x"),
     RandomVariable("z"),
@@ -335,6 +336,8 @@ class Value(Term):
 
 @dataclass(frozen=True)
 class Add(Term):
+    """A sum a + b + … of ``terms``."""
+
     terms: tuple[Term, ...]
     prec = 1
 
@@ -365,6 +368,8 @@ class Add(Term):
 
 @dataclass(frozen=True)
 class Neg(Term):
+    """A negation −a."""
+
     arg: Term
     prec = 2
 
@@ -383,6 +388,8 @@ class Neg(Term):
 
 @dataclass(frozen=True)
 class Mul(Term):
+    """A product a · b · … of ``factors``."""
+
     factors: tuple[Term, ...]
     prec = 3
 
@@ -420,6 +427,8 @@ class Mul(Term):
 
 @dataclass(frozen=True)
 class Div(Term):
+    """A quotient ``num`` / ``den``."""
+
     num: Term
     den: Term
     prec = 8
@@ -439,6 +448,8 @@ class Div(Term):
 
 @dataclass(frozen=True)
 class Pow(Term):
+    """A power ``base`` ^ ``exp``."""
+
     base: Term
     exp: Term
     prec = 6
