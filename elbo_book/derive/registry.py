@@ -91,7 +91,7 @@ def _load_file(path: Path) -> str:
     return name
 
 
-def _import(source: str | os.PathLike[str]) -> list[str]:
+def _import(source: str | Path) -> list[str]:
     """Import ``source``; return the names of the modules whose derivations it holds."""
     path = Path(source)
     if path.is_dir():
@@ -119,7 +119,7 @@ def _import(source: str | os.PathLike[str]) -> list[str]:
     return names
 
 
-def collect(source: str | os.PathLike[str]) -> list[Derivation]:
+def collect(source: str | Path) -> list[Derivation]:
     """The derivations defined in ``source``, sorted by chapter (stable within a chapter).
 
     ``source`` is a dotted module name, a package (every module and subpackage directly inside
