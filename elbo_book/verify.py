@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from elbo_book.derive.chain import StepResult
@@ -33,7 +34,7 @@ from elbo_book.derive.strength import Badge
 T = TypeVar("T")
 
 BOOK = "elbo_book.book"
-"""The default source: the book's own derivations."""
+"""The default source, the book's own derivations."""
 
 __all__ = [
     "BOOK",
@@ -84,10 +85,7 @@ def strength_summary(results: list[StepResult]) -> str:
     return ", ".join(f"{k}×{v}" for k, v in counts.items())
 
 
-Source = str | os.PathLike[str]
-
-
-def _check_one(source: Source, name: str) -> Row:
+def _check_one(source: str | Path, name: str) -> Row:
     d = next(d for d in collect(source) if d.name == name)
     t0 = time.perf_counter()
     results = d.check(raise_on_failure=False)
@@ -117,14 +115,14 @@ def _pool_map(fn: Callable[[str], T], names: list[str], jobs: int) -> list[T]:
         return list(ex.map(fn, names))
 
 
-def _names(source: Source, chapter: str | None) -> list[str]:
+def _names(source: str | Path, chapter: str | None) -> list[str]:
     names = [d.name for d in collect(source) if chapter is None or d.chapter == chapter]
     if not names:
         raise ValueError(f"{os.fspath(source)} has no derivation in the chapter {chapter!r}")
     return names
 
 
-def check_all(jobs: int = 1, chapter: str | None = None, source: Source = BOOK) -> list[Row]:
+def check_all(jobs: int = 1, chapter: str | None = None, source: str | Path = BOOK) -> list[Row]:
     """Check every derivation of ``source`` (optionally one chapter); one :class:`Row` each.
 
     Raises:
@@ -163,13 +161,13 @@ def format_table(rows: list[Row], seconds: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _mutate_one(source: Source, name: str) -> MutationReport:
+def _mutate_one(source: str | Path, name: str) -> MutationReport:
     d = next(d for d in collect(source) if d.name == name)
     return mutate_derivation(d)
 
 
 def mutate_all(
-    jobs: int = 1, chapter: str | None = None, source: Source = BOOK
+    jobs: int = 1, chapter: str | None = None, source: str | Path = BOOK
 ) -> list[MutationReport]:
     """Mutation-test every derivation of ``source`` (optionally one chapter).
 

@@ -54,3 +54,36 @@ def test_collect_returns_only_the_sources_own_derivations(tmp_path: Path) -> Non
     assert "registry_test_mine" not in book
     with pytest.raises(ValueError, match="defines no derivation"):
         collect("elbo_book.derive.terms")
+
+
+def test_collect_a_folder_skips_hidden_subfolders_only(tmp_path: Path) -> None:
+    """Inside the folder, hidden subfolders (``.git``, ``.ipynb_checkpoints``) are skipped; a
+    hidden folder *above* it does not hide its files."""
+    folder = tmp_path / ".config" / "notes"
+    (folder / ".ipynb_checkpoints").mkdir(parents=True)
+    body = (
+        "from elbo_book.derive import Derivation, log, p, register, x\n"
+        "@register(chapter='hidden_test')\n"
+        "def d() -> Derivation:\n"
+        "    return Derivation({name!r}, log(p(x))).eq(log(p(x)), 'same')\n"
+    )
+    (folder / "kept.py").write_text(body.format(name="registry_test_kept"), encoding="utf-8")
+    (folder / ".ipynb_checkpoints" / "kept-checkpoint.py").write_text(
+        body.format(name="registry_test_skipped"), encoding="utf-8"
+    )
+    assert [d.name for d in collect(folder)] == ["registry_test_kept"]
+
+
+def test_collect_a_module_with_a_missing_import_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A module that exists but imports a missing one raises that ``ModuleNotFoundError`` (not
+    "no such module"), by path or by name; a module that does not exist is a ``ValueError``."""
+    broken = tmp_path / "registry_test_broken.py"
+    broken.write_text("import registry_test_missing_dependency\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for source in (broken, "registry_test_broken"):
+        with pytest.raises(ModuleNotFoundError, match="registry_test_missing_dependency"):
+            collect(source)
+    with pytest.raises(ValueError, match="neither a file, a folder nor an importable module"):
+        collect("registry_test_no_such_module")

@@ -113,7 +113,7 @@ GAUSSIAN_ELBO_CLOSED_FORM = (
 )
 """ℒ for z ~ N(0, 1), x | z ~ N(z, σ_x²), q(z | x) = N(μ, σ²) (derivation ``gaussian_elbo``)."""
 RUNNING_EXAMPLE = Gaussian(fix={"mu_p": 0, "sigma_p": 1, "w": 1, "b": 0})
-"""The chapter's running example as a Gaussian semantics: prior N(0, 1), likelihood N(z, σ_x²)."""
+"""The chapter's running example as a Gaussian semantics (prior N(0, 1), likelihood N(z, σ_x²))."""
 
 
 @register(chapter=CHAPTER)

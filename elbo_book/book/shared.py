@@ -73,11 +73,11 @@ CHAPTER = "00_foundations"
 """The chapter under which the lemmas are registered (the verification report's first rows)."""
 
 ENCODER = q(z | x)
-"""q_φ(z | x): the encoder, the variational distribution of the latent z of one data point x."""
+"""The encoder q_φ(z | x), the variational distribution of the latent z of one data point x."""
 JOINT = p(x, z)
-"""p_θ(x, z): the model's joint density."""
+"""The model's joint density p_θ(x, z)."""
 POSTERIOR = p(z | x)
-"""p_θ(z | x): the model's posterior."""
+"""The model's posterior p_θ(z | x)."""
 HALF = Num(sympy.Rational(1, 2))
 """The exact constant 1/2."""
 

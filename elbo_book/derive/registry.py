@@ -91,12 +91,14 @@ def _load_file(path: Path) -> str:
     return name
 
 
-def _import(source: str | os.PathLike[str]) -> list[str]:
+def _import(source: str | Path) -> list[str]:
     """Import ``source``; return the names of the modules whose derivations it holds."""
     path = Path(source)
     if path.is_dir():
         files = sorted(
-            f for f in path.rglob("*.py") if not any(part.startswith(".") for part in f.parts)
+            f
+            for f in path.rglob("*.py")
+            if not any(part.startswith(".") for part in f.relative_to(path).parts)
         )
         if not files:
             raise ValueError(f"the folder {source} holds no .py file")
@@ -111,6 +113,8 @@ def _import(source: str | os.PathLike[str]) -> list[str]:
     try:
         module: ModuleType = importlib.import_module(text)
     except ModuleNotFoundError as err:
+        if err.name is None or not (text == err.name or text.startswith(f"{err.name}.")):
+            raise  # the module exists but imports one that does not
         raise ValueError(f"{text} is neither a file, a folder nor an importable module") from err
     names = [module.__name__]
     if hasattr(module, "__path__"):  # a package: its modules and subpackages, by name
@@ -119,7 +123,7 @@ def _import(source: str | os.PathLike[str]) -> list[str]:
     return names
 
 
-def collect(source: str | os.PathLike[str]) -> list[Derivation]:
+def collect(source: str | Path) -> list[Derivation]:
     """The derivations defined in ``source``, sorted by chapter (stable within a chapter).
 
     ``source`` is a dotted module name, a package (every module and subpackage directly inside

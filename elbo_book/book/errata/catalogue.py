@@ -1,4 +1,4 @@
-"""The Errata: every mistake found in the two source documents, each with a machine check.
+"""The Errata's catalogue: every mistake found in the two source documents, in the page's order.
 
 Sources: the notes on the KL/ELBO decomposition (``shi_elbo_notes`` in the book's bibliography,
 source ``"000"``; entries in ``working_notes``) and the annotated ELBO bibliography
