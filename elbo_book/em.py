@@ -6,7 +6,7 @@ The ELBO of the data set, Σ_n ℒ_n(μ₀, q_n), is raised in turn over the two
 * E-step: q_n ← p(z_n | x_n; μ₀) = N(m_n, s²), m_n = s² (μ₀ + x_n / σ_x²), s² = 1 / (1 + 1/σ_x²);
   this sets every KL(q_n ‖ p(z_n | x_n)) to zero, so the ELBO equals log p(x; μ₀).
 * M-step: μ₀ ← (1/N) Σ_n m_n, the root of ∂/∂μ₀ Σ_n ℒ_n = Σ_n (m_n − μ₀) (derived from the verified
-  closed form by ``elbo_book.derive.library.ch01_jensen.em_m_step``).
+  closed form by ``elbo_book.book.ch01_jensen_bound.em_m_step``).
 
 Each iteration cannot lower log p(x; μ₀) = Σ_n log N(x_n; μ₀, 1 + σ_x²); the fixed point is the
 maximum-likelihood estimate μ₀ = mean(x).

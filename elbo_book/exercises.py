@@ -324,7 +324,7 @@ def _ch01() -> tuple[Exercise, ...]:
 
 
 def _ch02() -> tuple[Exercise, ...]:
-    from elbo_book.derive.library.ch02_identity import FREE_ENERGY
+    from elbo_book.book.ch02_kl_elbo_identity import FREE_ENERGY
     from elbo_book.derive.terms import KL, Expect, LogGap, log, p, q, x, z
 
     q_, pxz, post = q(z | x), p(x, z), p(z | x)

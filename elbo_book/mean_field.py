@@ -18,7 +18,7 @@ minimised by the marginals, m = μ and v_j = Σ_jj (:func:`moment_matched_factor
 CAVI with two latent blocks (Bishop 2006, §10.1.3): x_n | μ, τ ~ N(μ, 1/τ), n = 1..N, with the
 Normal-Gamma prior μ | τ ~ N(μ₀, 1/(λ₀τ)), τ ~ Gam(a₀, b₀) (shape a₀, rate b₀), and the family
 q(μ, τ) = q(μ) q(τ). Write S₁ = Σ_n x_n and S₂ = Σ_n x_n². The optimal factors
-(``elbo_book.derive.library.ch02_identity``: ``cavi_mean_factor``, ``cavi_precision_factor``) are
+(``elbo_book.book.ch02_kl_elbo_identity``: ``cavi_mean_factor``, ``cavi_precision_factor``) are
 
 * q(μ) = N(m, 1/λ), m = (λ₀μ₀ + S₁)/(λ₀ + N), λ = (λ₀ + N) E_q[τ], with E_q[τ] = a/b;
 * q(τ) = Gam(a, b), a = a₀ + (N + 1)/2,

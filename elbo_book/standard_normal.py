@@ -5,7 +5,7 @@ For a diagonal Gaussian q = N(μ, diag σ²) on ℝ^d and the standard normal,
     KL(q ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²),
 
 the formula of Kingma & Welling (2014, appendix B) that chapter 3 derives and the engine verifies
-(``elbo_book.derive.library.ch03_kingma_welling.kl_standard_normal``).  :class:`StandardNormal`
+(``elbo_book.book.ch03_kingma_welling_split.kl_standard_normal``).  :class:`StandardNormal`
 is ``Independent(Normal(0, 1), 1)`` on ℝ^d, and this module registers the formula with
 ``torch.distributions.kl.register_kl`` for the pair (``Independent``, ``StandardNormal``), so
 ``kl_divergence(q, StandardNormal(d))`` uses it whenever q is ``Independent(Normal(μ, σ), 1)``

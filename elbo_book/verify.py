@@ -1,9 +1,11 @@
-"""Check every derivation of the book: ``python -m elbo_book.verify [--mutate] [--jobs J]``.
+"""Check every derivation of the book, or your own: ``python -m elbo_book.verify [SOURCE]``.
 
-Collects the derivations registered in :mod:`elbo_book.derive.library` (no notebook is executed),
-checks every step afresh (nothing is cached between runs), prints one row per derivation
-(chapter, name, steps, strengths, seconds) and ends with ``verified: S/T steps in D derivations``;
-the exit status is 1 if S < T or a recorded mistake (errata) unexpectedly passes.
+``SOURCE`` is the book (``elbo_book.book``, the default), a dotted module name, a ``.py`` file or
+a folder of them (see :func:`elbo_book.derive.registry.collect`).  The report collects the
+derivations registered there (no notebook is executed), checks every step afresh (nothing is
+cached between runs), prints one row per derivation (chapter, name, steps, strengths, seconds)
+and ends with ``verified: S/T steps in D derivations``; the exit status is 1 if S < T or a
+recorded mistake (errata) unexpectedly passes, and 2 if ``SOURCE`` defines no derivation.
 
 ``--mutate`` instead applies the mutation operators of :mod:`elbo_book.derive.mutate` to every
 step, prints the kill rate per operator and ends with ``mutation kill rate: K/M (P%)``; its exit
@@ -13,12 +15,15 @@ status is 1 if any valid mutant survives.
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
+import os
 import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 from elbo_book.derive.chain import StepResult
@@ -28,7 +33,11 @@ from elbo_book.derive.strength import Badge
 
 T = TypeVar("T")
 
+BOOK = "elbo_book.book"
+"""The default source, the book's own derivations."""
+
 __all__ = [
+    "BOOK",
     "Row",
     "check_all",
     "format_operators",
@@ -76,8 +85,8 @@ def strength_summary(results: list[StepResult]) -> str:
     return ", ".join(f"{k}×{v}" for k, v in counts.items())
 
 
-def _check_one(name: str) -> Row:
-    d = next(d for d in collect() if d.name == name)
+def _check_one(source: str | Path, name: str) -> Row:
+    d = next(d for d in collect(source) if d.name == name)
     t0 = time.perf_counter()
     results = d.check(raise_on_failure=False)
     secs = time.perf_counter() - t0
@@ -106,10 +115,20 @@ def _pool_map(fn: Callable[[str], T], names: list[str], jobs: int) -> list[T]:
         return list(ex.map(fn, names))
 
 
-def check_all(jobs: int = 1, chapter: str | None = None) -> list[Row]:
-    """Check every registered derivation (optionally one chapter); one :class:`Row` each."""
-    names = [d.name for d in collect() if chapter is None or d.chapter == chapter]
-    return _pool_map(_check_one, names, jobs)
+def _names(source: str | Path, chapter: str | None) -> list[str]:
+    names = [d.name for d in collect(source) if chapter is None or d.chapter == chapter]
+    if not names:
+        raise ValueError(f"{os.fspath(source)} has no derivation in the chapter {chapter!r}")
+    return names
+
+
+def check_all(jobs: int = 1, chapter: str | None = None, source: str | Path = BOOK) -> list[Row]:
+    """Check every derivation of ``source`` (optionally one chapter); one :class:`Row` each.
+
+    Raises:
+        ValueError: ``source`` defines no derivation (in ``chapter``).
+    """
+    return _pool_map(functools.partial(_check_one, source), _names(source, chapter), jobs)
 
 
 def totals(rows: list[Row]) -> tuple[int, int, int, int, int]:
@@ -142,15 +161,20 @@ def format_table(rows: list[Row], seconds: bool = True) -> str:
     return "\n".join(lines)
 
 
-def _mutate_one(name: str) -> MutationReport:
-    d = next(d for d in collect() if d.name == name)
+def _mutate_one(source: str | Path, name: str) -> MutationReport:
+    d = next(d for d in collect(source) if d.name == name)
     return mutate_derivation(d)
 
 
-def mutate_all(jobs: int = 1, chapter: str | None = None) -> list[MutationReport]:
-    """Mutation-test every registered derivation."""
-    names = [d.name for d in collect() if chapter is None or d.chapter == chapter]
-    return _pool_map(_mutate_one, names, jobs)
+def mutate_all(
+    jobs: int = 1, chapter: str | None = None, source: str | Path = BOOK
+) -> list[MutationReport]:
+    """Mutation-test every derivation of ``source`` (optionally one chapter).
+
+    Raises:
+        ValueError: ``source`` defines no derivation (in ``chapter``).
+    """
+    return _pool_map(functools.partial(_mutate_one, source), _names(source, chapter), jobs)
 
 
 def operator_totals(reps: list[MutationReport]) -> dict[str, list[int]]:
@@ -178,9 +202,34 @@ def format_operators(reps: list[MutationReport]) -> str:
     return "per operator:\n" + "\n".join(lines)
 
 
+def _report_mutants(reps: list[MutationReport]) -> int:
+    """Print the mutation report; the exit status (1 if a valid mutant survived)."""
+    for r in reps:
+        print(
+            f"{r.name:<34} killed {r.killed:>4}/{r.total:<4} "
+            f"(invalid {r.invalid}, equivalent {r.equivalent}, true steps {r.true_steps})"
+        )
+        for s in r.survivors:
+            print(f"    survived: {s}")
+        for s in r.explained:
+            print(f"    true step: {s}")
+    print(format_operators(reps))
+    k = sum(r.killed for r in reps)
+    m = sum(r.total for r in reps)
+    pct = 100.0 * k / m if m else 100.0
+    print(f"mutation kill rate: {k}/{m} ({pct:.1f}%)")
+    return 0 if k == m else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns the exit status."""
     ap = argparse.ArgumentParser(prog="python -m elbo_book.verify", description=__doc__)
+    ap.add_argument(
+        "source",
+        nargs="?",
+        default=BOOK,
+        help=f"a dotted module name, a .py file or a folder (default: {BOOK}, the book)",
+    )
     ap.add_argument("--mutate", action="store_true", help="run the mutation test instead")
     ap.add_argument("--chapter", default=None, help="only this chapter (file basename)")
     ap.add_argument(
@@ -196,24 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         raise ValueError(f"--jobs must be ≥ 1, got {args.jobs}")
     t0 = time.perf_counter()
-    if args.mutate:
-        reps = verify_module.mutate_all(args.jobs, args.chapter)
-        for r in reps:
-            print(
-                f"{r.name:<34} killed {r.killed:>4}/{r.total:<4} "
-                f"(invalid {r.invalid}, equivalent {r.equivalent}, true steps {r.true_steps})"
-            )
-            for s in r.survivors:
-                print(f"    survived: {s}")
-            for s in r.explained:
-                print(f"    true step: {s}")
-        print(format_operators(reps))
-        k = sum(r.killed for r in reps)
-        m = sum(r.total for r in reps)
-        pct = 100.0 * k / m if m else 100.0
-        print(f"mutation kill rate: {k}/{m} ({pct:.1f}%)")
-        return 0 if k == m else 1
-    rows = verify_module.check_all(args.jobs, args.chapter)
+    try:
+        if args.mutate:
+            return _report_mutants(verify_module.mutate_all(args.jobs, args.chapter, args.source))
+        rows = verify_module.check_all(args.jobs, args.chapter, args.source)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(format_table(rows))
     print(f"total time: {time.perf_counter() - t0:.1f} s with {args.jobs} job(s)", file=sys.stderr)
     verified, total, _, confirmed, expected = totals(rows)

@@ -11,7 +11,7 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from elbo_book.derive.library.ch01_jensen import em_m_step
+from elbo_book.book.ch01_jensen_bound import em_m_step
 from elbo_book.derive.semantics import mu_q
 from elbo_book.em import em_prior_mean, log_evidence
 

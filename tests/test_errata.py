@@ -7,10 +7,9 @@ import re
 import pytest
 import sympy
 
-from elbo_book.derive import KL, Derivation, p, q, z
-from elbo_book.derive.library import errata
-from elbo_book.derive.library.errata_notation import RULES, align_rows, notation_check
-from elbo_book.derive.library.errata_records import (
+from elbo_book.book.errata import catalogue
+from elbo_book.book.errata.notation import RULES, align_rows, notation_check
+from elbo_book.book.errata.records import (
     Check,
     Erratum,
     NotationClaim,
@@ -18,9 +17,10 @@ from elbo_book.derive.library.errata_records import (
     Point,
     Residual,
 )
+from elbo_book.derive import KL, Derivation, p, q, z
 from elbo_book.derive.registry import collect
 
-LABELS = [e.label for e in errata.ERRATA]
+LABELS = [e.label for e in catalogue.ERRATA]
 
 
 def test_labels_are_unique_and_myst_safe() -> None:
@@ -30,22 +30,22 @@ def test_labels_are_unique_and_myst_safe() -> None:
 
 
 def test_every_kind_and_source_is_used() -> None:
-    assert {e.kind for e in errata.ERRATA} == set(errata.KINDS)
-    assert {e.source for e in errata.ERRATA} == {"000", "002"}
+    assert {e.kind for e in catalogue.ERRATA} == set(catalogue.KINDS)
+    assert {e.source for e in catalogue.ERRATA} == {"000", "002"}
 
 
 @pytest.mark.parametrize("label", LABELS)
 def test_source_version_fails(label: str) -> None:
-    assert errata.failing_check_fails(errata.by_label(label))
+    assert catalogue.failing_check_fails(catalogue.by_label(label))
 
 
 @pytest.mark.parametrize("label", LABELS)
 def test_correction_passes(label: str) -> None:
-    assert errata.correction_passes(errata.by_label(label))
+    assert catalogue.correction_passes(catalogue.by_label(label))
 
 
 def test_engine_entries_mark_their_failure_as_expected() -> None:
-    for e in errata.ERRATA:
+    for e in catalogue.ERRATA:
         shown = e.as_written()
         if isinstance(shown, Check):
             continue
@@ -57,13 +57,13 @@ def test_engine_entries_mark_their_failure_as_expected() -> None:
 
 def test_unknown_label_and_rule_are_refused() -> None:
     with pytest.raises(KeyError):
-        errata.by_label("erratum-000-nothing")
+        catalogue.by_label("erratum-000-nothing")
     with pytest.raises(ValueError, match="unknown notation rule"):
         notation_check("no_such_rule", "x")
 
 
 def test_erratum_validates_its_fields() -> None:
-    e = errata.ERRATA[0]
+    e = catalogue.ERRATA[0]
     with pytest.raises(ValueError, match="kind"):
         Erratum(label=e.label, location="", kind="silly", title="", check=e.check)
     for label in ("erratum-001-x", "erratum-000-", "errata-000-x", "erratum-000"):
@@ -73,9 +73,9 @@ def test_erratum_validates_its_fields() -> None:
 
 def test_the_label_names_the_source_and_the_derivations() -> None:
     """The label is written once: the source and every registered derivation name follow it."""
-    registered = [d.name for d in collect() if d.chapter == "errata"]
+    registered = [d.name for d in collect("elbo_book.book") if d.chapter == "errata"]
     names = []
-    for e in errata.ERRATA:
+    for e in catalogue.ERRATA:
         assert e.source == e.label.split("-")[1]
         for d in e.derivations():
             assert d.name.startswith(e.label.replace("-", "_") + "_"), (e.label, d.name)
@@ -102,7 +102,7 @@ def test_notation_rules_accept_clean_latex(rule: str) -> None:
 
 
 def test_check_text_is_deterministic() -> None:
-    first = errata.by_label("erratum-002-kl-isotropic").as_written()
+    first = catalogue.by_label("erratum-002-kl-isotropic").as_written()
     again = NumericClaim("isotropic_gaussian_kl").run(True)  # computed afresh
     assert isinstance(first, Check)
     assert first == again and first.text() == again.text()
@@ -111,15 +111,15 @@ def test_check_text_is_deterministic() -> None:
 
 
 def test_summary_rows_cover_every_erratum() -> None:
-    rows = errata.summary_rows()
+    rows = catalogue.summary_rows()
     assert [r[0] for r in rows] == LABELS
     assert all(r[5] == "✓ / ✓" for r in rows)
 
 
 def test_kinds_are_counted_from_the_catalogue() -> None:
-    counts = errata.kind_counts()
-    assert sum(counts.values()) == len(errata.ERRATA)
-    assert counts == {k: sum(e.kind == k for e in errata.ERRATA) for k in errata.KINDS}
+    counts = catalogue.kind_counts()
+    assert sum(counts.values()) == len(catalogue.ERRATA)
+    assert counts == {k: sum(e.kind == k for e in catalogue.ERRATA) for k in catalogue.KINDS}
 
 
 def _engine_failure(e: Erratum) -> str:
@@ -133,7 +133,7 @@ def test_every_refuted_engine_step_is_explained_in_the_pages_notation(label: str
     """A well-formed step the engine refutes carries a Residual (proven, reproduced on an exact
     instance, larger than rounding); a step without one fails because a term has no meaning; a
     wrong equation always has a residual, and the page never shows the raw residual."""
-    e = errata.by_label(label)
+    e = catalogue.by_label(label)
     if isinstance(e.as_written(), Check):
         assert e.residual is None
         return
@@ -143,17 +143,17 @@ def test_every_refuted_engine_step_is_explained_in_the_pages_notation(label: str
         assert e.kind == "typo"
         return
     assert e.residual.refutes()
-    shown = repr(errata.view(e.as_written(), e.residual))
+    shown = repr(catalogue.view(e.as_written(), e.residual))
     assert "not an identity" not in shown and "log(-" not in shown
     assert e.residual.quantity.text() in shown
-    source = errata.view(e.as_written(), e.residual)
-    assert isinstance(source, errata.SourceVersion)
+    source = catalogue.view(e.as_written(), e.residual)
+    assert isinstance(source, catalogue.SourceVersion)
     html = source._repr_html_()
     assert "not an identity" not in html and "Why." in html
 
 
 def test_ill_formed_steps_are_typos_and_false_equations_are_not() -> None:
-    for e in errata.ERRATA:
+    for e in catalogue.ERRATA:
         if isinstance(e.as_written(), Check):
             continue
         ill_formed = _engine_failure(e).startswith("ill-formed term")
@@ -161,7 +161,7 @@ def test_ill_formed_steps_are_typos_and_false_equations_are_not() -> None:
 
 
 def test_a_wrong_residual_or_a_small_difference_does_not_refute() -> None:
-    e = errata.by_label("erratum-000-surgery-sign")
+    e = catalogue.by_label("erratum-000-surgery-sign")
     res = e.residual
     assert res is not None
     wrong_quantity = Derivation("errata_test_bad_residual", res.right - res.left).eq(
@@ -199,6 +199,6 @@ def test_cited_rows_numbers_rows_by_the_pages_rule() -> None:
 
 
 def test_old_labels_resolve() -> None:
-    for old, new in errata.ALIASES.items():
-        assert errata.by_label(old) is errata.by_label(new)
+    for old, new in catalogue.ALIASES.items():
+        assert catalogue.by_label(old) is catalogue.by_label(new)
         assert old not in LABELS

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elbo_book import derive
-from elbo_book.derive.library import ch06_importance as ch06
+from elbo_book.book import ch06_importance_weighting as ch06
 from elbo_book.derive.terms import RandomVariable
 from elbo_book.gradient_snr import (
     GradientSNR,
@@ -159,7 +159,7 @@ def test_iwae_gradient_snr_rejects_bad_input() -> None:
         GradientSNR(torch.ones(2), torch.ones(2)).summary("max")  # type: ignore[arg-type]
 
 
-# --- the chapter's derivations (elbo_book.derive.library.ch06_importance) ---------------------
+# --- the chapter's derivations (elbo_book.book.ch06_importance_weighting) ---------------------
 
 
 def test_chapter6_derivations_verify() -> None:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Independent, Normal, kl_divergence
 
-from elbo_book.derive.library import ch05_beta_vae
+from elbo_book.book import ch05_beta_vae
 from elbo_book.linear_vae import (
     LinearGaussianVAE,
     closed_form_optimum,

@@ -121,7 +121,7 @@ def test_bad_inputs() -> None:
 
 # CAVI for the unknown mean and precision of a Gaussian (Normal-Gamma prior).
 
-from elbo_book.derive.library.ch02_identity import (  # noqa: E402
+from elbo_book.book.ch02_kl_elbo_identity import (  # noqa: E402
     CAVI_MEAN,
     CAVI_MEAN_PRECISION,
     CAVI_RATE,

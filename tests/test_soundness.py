@@ -357,7 +357,7 @@ def test_wellformedness_rules(term: object, rule: str) -> None:
 def test_book_derivations_are_wellformed() -> None:
     from elbo_book.derive.registry import collect
 
-    for d in collect():
+    for d in collect("elbo_book.book"):
         check_wellformed(d.start)
         for s in d.steps:
             if not s.expect_fail:
@@ -645,7 +645,7 @@ def test_draws_prover_agrees_numerically_at_unused_sizes(
 
 # ---- equality cases of Gibbs and Jensen (issue 14, item 2) ---------------------------------------
 def test_equality_cases_are_checked_statements() -> None:
-    from elbo_book.derive.library import foundations as F
+    from elbo_book.book import shared as F
 
     kl = F.kl_equality_case()
     assert kl.conditions == ((POST, QZ),)

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.distributions import Independent, Laplace, Normal, kl_divergence
 
-from elbo_book.derive.library import ch03_kingma_welling as ch03
+from elbo_book.book import ch03_kingma_welling_split as ch03
 from elbo_book.derive.semantics import Gaussian, mu_q, sigma_q
 from elbo_book.models import VAE
 from elbo_book.standard_normal import StandardNormal

@@ -75,7 +75,7 @@ def test_equation_relation_counter() -> None:
 # Hand-typed chains (two relations in one displayed equation) still in chapters, each named by a
 # piece of its LaTeX: each should become a displayed engine derivation (the tempered-posterior
 # chain of chapter 5 is now ``ch05_beta_vae.tempered_posterior``, chapter 6's χ² identity
-# ``ch06_importance.chi_square_weight_variance``); the list may only shrink.
+# ``ch06_importance_weighting.chi_square_weight_variance``); the list may only shrink.
 KNOWN_HAND_TYPED = (
     r"= \log Z_\beta(x) - \KL\left(q \,\|\, q^*_\beta\right)",  # 05: tempered posterior
     r"d \log\frac{\sigma_p^2}{\sigma_q^2} \right]",  # 05: isotropic Gaussian KL, d dimensions
@@ -174,7 +174,7 @@ def test_collecting_and_verifying_imports_no_torch() -> None:
         "import sys\n"
         "from elbo_book.derive.registry import collect\n"
         "from elbo_book.verify import check_all\n"
-        "derivations = collect()\n"
+        "derivations = collect('elbo_book.book')\n"
         "assert len(derivations) > 50, len(derivations)\n"
         "check_all(chapter='01_jensen_bound')\n"
         "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
@@ -184,3 +184,108 @@ def test_collecting_and_verifying_imports_no_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout[:500]
+
+
+def test_the_engine_imports_nothing_of_the_book() -> None:
+    """No module of ``elbo_book/derive/`` imports ``elbo_book.book``, and importing every one of
+    them leaves the book unimported (the engine knows nothing of the book)."""
+    for path in sorted((ROOT / "elbo_book" / "derive").glob("**/*.py")):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(from|import)\s+elbo_book\.book\b", text, re.M), path
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import elbo_book.derive as d\n"
+        "for m in pkgutil.walk_packages(d.__path__, 'elbo_book.derive.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('elbo_book.book', 'torch'))))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert out.stdout.strip() == "[]", out.stdout[:500]
+
+
+_USER_MODULE = """
+from elbo_book.derive import KL, Derivation, E, log, p, q, register, x, z
+
+
+@register(chapter="user_notes")
+def user_gap() -> Derivation:
+    return Derivation("user_gap", log(p(x)) - E(q(z | x), log(p(x, z) / q(z | x)))).eq(
+        KL(q(z | x), p(z | x)), "log p(x) - ELBO = KL", label="gap"
+    )
+"""
+_USER_FALSE = """
+from elbo_book.derive import Derivation, log, p, register, x, z
+
+
+@register(chapter="user_notes")
+def user_sign_slip() -> Derivation:
+    return Derivation("user_sign_slip", log(p(x, z))).eq(
+        log(p(x | z)) - log(p(z)), "product rule with the wrong sign", label="sign"
+    )
+"""
+
+
+def _user_folder(root: Path, *, false_one: bool) -> Path:
+    folder = root / "derivations"
+    (folder / "more").mkdir(parents=True)
+    (folder / "correct.py").write_text(_USER_MODULE, encoding="utf-8")
+    if false_one:
+        (folder / "more" / "false.py").write_text(_USER_FALSE, encoding="utf-8")
+    return folder
+
+
+def _verify(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "elbo_book.verify", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def test_verify_a_users_folder_reports_the_false_derivation(tmp_path: Path) -> None:
+    """A folder with a correct and a false derivation: only its own two are checked (not the
+    book's), the false step is named and the exit status is 1."""
+    folder = _user_folder(tmp_path, false_one=True)
+    out = _verify(str(folder), cwd=tmp_path)
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "verified: 1/2 steps in 2 derivations" in out.stdout, out.stdout
+    assert re.search(r"^FAILED user_sign_slip \(sign\)", out.stdout, re.M), out.stdout
+    assert "user_gap" in out.stdout and "jensen_bound" not in out.stdout
+
+
+def test_verify_a_users_correct_file_and_module_pass(tmp_path: Path) -> None:
+    """A file of correct derivations, given by its path or as a dotted module name, passes."""
+    folder = _user_folder(tmp_path, false_one=False)
+    for source, cwd in ((str(folder / "correct.py"), tmp_path), ("correct", folder)):
+        out = _verify(source, cwd=cwd)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "verified: 1/1 steps in 1 derivations" in out.stdout, out.stdout
+
+
+def test_verify_the_mutation_test_runs_on_a_users_file(tmp_path: Path) -> None:
+    folder = _user_folder(tmp_path, false_one=False)
+    out = _verify("--mutate", str(folder / "correct.py"), cwd=tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    m = re.search(r"mutation kill rate: (\d+)/(\d+)", out.stdout)
+    assert m and m.group(1) == m.group(2) and int(m.group(2)) > 0, out.stdout
+
+
+@pytest.mark.parametrize("what", ["empty folder", "no derivation", "missing file", "no module"])
+def test_verify_a_source_without_derivations_is_a_clear_error(tmp_path: Path, what: str) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "plain.py").write_text("VALUE = 1\n", encoding="utf-8")
+    source, message = {
+        "empty folder": (str(tmp_path / "empty"), "holds no .py file"),
+        "no derivation": (str(tmp_path / "plain.py"), "defines no derivation"),
+        "missing file": (str(tmp_path / "missing.py"), "no such file or folder"),
+        "no module": ("no_such_module_anywhere", "neither a file, a folder nor an importable"),
+    }[what]
+    out = _verify(source, cwd=tmp_path)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert message in out.stderr and out.stdout == "", out.stderr

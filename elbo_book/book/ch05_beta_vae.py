@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sympy
 
+from elbo_book.book.shared import GAUSSIAN_KL_CLOSED_FORM
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Gap
 from elbo_book.derive.registry import register
@@ -106,7 +107,7 @@ def gaussian_kl_closed_form() -> Derivation:
             label="linear",
         )
         .eq(
-            log(sigma_p / sigma_q) + (sigma_q**2 + (mu_q - mu_p) ** 2) / (2 * sigma_p**2) - _half,
+            GAUSSIAN_KL_CLOSED_FORM,
             "E_q[(z − μ)²] = σ²; E_q[(z − μ₀)²] = σ² + (μ − μ₀)² (Gaussian moments)",
             label="moments",
         )

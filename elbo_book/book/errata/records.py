@@ -1,8 +1,8 @@
 """The records of the Errata chapter: one :class:`Erratum` per mistake, with its checks inside it.
 
 An erratum is written once, as keyword fields next to its checks, in the module of its source
-document (``errata_notes`` for the notes on the KL/ELBO decomposition, ``errata_bibliography``
-for the annotated ELBO bibliography); ``errata`` assembles the catalogue and displays it.  Its
+document (``working_notes`` for the notes on the KL/ELBO decomposition, ``blog_post``
+for the annotated ELBO bibliography); ``catalogue`` assembles it and displays it.  Its
 label (``erratum-<source>-<slug>``, the MyST label of its section on the page) names everything
 else: the source, and the derivations ``erratum_<source>_<slug>_as_written``, ``…_corrected``
 and ``…_residual`` registered for ``python -m elbo_book.verify``.  The check is one of:
@@ -12,9 +12,9 @@ and ``…_residual`` registered for ``python -m elbo_book.verify``.  The check i
   a well-formed step is off, in the page's notation, with its proof and one exact instance
   (a :class:`Point`);
 * :class:`NumericClaim` — a claim in words refuted by a numeric counterexample, a function of
-  ``elbo_book.errata_claims`` (torch, float64), imported only when the entry is shown, so that
+  ``elbo_book.book.errata.claims`` (torch, float64), imported only when the entry is shown, so that
   collecting the derivations needs no torch;
-* :class:`NotationClaim` — a slip of typography, checked by a rule of ``errata_notation`` on the
+* :class:`NotationClaim` — a slip of typography, checked by a rule of ``notation`` on the
   LaTeX itself.
 
 Every computed check returns a :class:`Check`.
@@ -31,8 +31,8 @@ import sympy
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Certificate
 from elbo_book.derive.registry import register
-from elbo_book.derive.semantics import Finite, N, expand_loggap, uses_index
-from elbo_book.derive.terms import Expect, SumN, Term, log, p, q, x_n, z
+from elbo_book.derive.semantics import Finite, expand_loggap, uses_index
+from elbo_book.derive.terms import Term
 
 __all__ = [
     "CHAPTER",
@@ -53,8 +53,6 @@ __all__ = [
     "Point",
     "Residual",
     "Shown",
-    "average_over_data",
-    "elbo_of_point_n",
     "register_errata",
     "rounded",
 ]
@@ -62,7 +60,7 @@ __all__ = [
 CHAPTER = "errata"
 """The chapter under which the Errata's derivations are registered."""
 KINDS = ("wrong", "typo", "imprecise")
-"""The kinds of mistake, in the page's order (see ``errata``)."""
+"""The kinds of mistake, in the page's order (see ``catalogue``)."""
 SOURCES = {"000": "the ELBO notes", "002": "the ELBO bibliography"}
 """The source documents, by the number in their errata labels, as the page names them."""
 
@@ -96,29 +94,29 @@ class Check:
 
 @dataclass(frozen=True)
 class NumericClaim:
-    """A claim in words, checked by ``elbo_book.errata_claims.<function>(as_written)``: the
+    """A claim in words, checked by ``elbo_book.book.errata.claims.<function>(as_written)``: the
     source's claim with ``as_written=True`` (it must fail), the corrected one with ``False``."""
 
     function: str
 
     def run(self, as_written: bool) -> Check:
-        """Compute the check (imports torch, through ``elbo_book.errata_claims``).
+        """Compute the check (imports torch, through ``elbo_book.book.errata.claims``).
 
         Raises:
-            ValueError: ``elbo_book.errata_claims`` has no such check.
+            ValueError: ``elbo_book.book.errata.claims`` has no such check.
         """
-        from elbo_book import errata_claims
+        from elbo_book.book.errata import claims
 
-        check = getattr(errata_claims, self.function, None)
-        if check is None or self.function not in errata_claims.__all__:
-            raise ValueError(f"elbo_book.errata_claims has no check {self.function!r}")
+        check = getattr(claims, self.function, None)
+        if check is None or self.function not in claims.__all__:
+            raise ValueError(f"elbo_book.book.errata.claims has no check {self.function!r}")
         result: Check = check(as_written)
         return result
 
 
 @dataclass(frozen=True)
 class NotationClaim:
-    """A typographical slip: the ``rule`` (or rules) of ``errata_notation`` fails on the source's
+    """A typographical slip: the ``rule`` (or rules) of ``notation`` fails on the source's
     LaTeX ``as_written`` and passes on the ``corrected`` LaTeX."""
 
     rule: str | tuple[str, ...]
@@ -127,7 +125,7 @@ class NotationClaim:
 
     def run(self, as_written: bool) -> Check:
         """Apply the rule to the source's snippet (``as_written=True``) or the corrected one."""
-        from elbo_book.derive.library.errata_notation import notation_check
+        from elbo_book.book.errata.notation import notation_check
 
         return notation_check(self.rule, self.as_written if as_written else self.corrected)
 
@@ -518,15 +516,3 @@ TWO_POINTS = Point(
     enc_n=((_R(9, 10), _R(1, 10)), (_R(1, 5), _R(4, 5))),
 )
 """Two data points."""
-
-
-def elbo_of_point_n() -> Term:
-    """ℒ(x_n) = E_q(z|x_n)[log p(x_n, z)/q(z|x_n)]: the ELBO of the n-th data point (inside a
-    sum over n)."""
-    q_n = q(z | x_n)
-    return Expect(q_n, log(p(x_n, z) / q_n))
-
-
-def average_over_data(body: Term) -> Term:
-    """(1/N) Σ_n body."""
-    return (1 / N) * SumN(body)

@@ -4,7 +4,7 @@ A claim such as "an isotropic prior pushes towards a disentangled representation
 through the SymPy engine: it is refuted by a small *numeric counterexample* instead, computed here
 with ``torch.distributions`` in float64 on fixed inputs (no random draws, so the printed numbers
 are the same on every run).  Each function returns a
-:class:`~elbo_book.derive.library.errata_records.Check`: the statement checked, how,
+:class:`~elbo_book.book.errata.records.Check`: the statement checked, how,
 whether it holds, and the computed evidence.  ``as_written=True`` checks the source's claim,
 ``as_written=False`` the corrected statement.
 
@@ -26,7 +26,7 @@ from torch.distributions import (
     kl_divergence,
 )
 
-from elbo_book.derive.library.errata_records import Check
+from elbo_book.book.errata.records import Check
 
 __all__ = [
     "beta_vs_prior_variance",

@@ -1,11 +1,12 @@
 """Chapter 2 (``02_kl_elbo_identity``): log p(x) = KL(q(z | x) ‖ p(z | x)) + ℒ(x; θ, φ).
 
-* ``identity_multiply_by_one`` — seed 000's chain (multiply by one inside the log), corrected:
-  q(z | x) where the source has q(x | x), and the log of a product split into a *sum of logs*
-  (the source writes a sum of ratios inside one log).  Proven for finite supports and for the
-  linear-Gaussian family.
-* ``identity_from_elbo`` — seed 002's equations (7)–(11), corrected: Bayes' rule gives
-  log p(x, z) = log p(z | x) + log p(x), with a plus sign.
+* ``identity_multiply_by_one`` — the chain of the working notes (``shi_elbo_notes``), multiplying
+  by one inside the log, corrected: q(z | x) where the source has q(x | x), and the log of a
+  product split into a *sum of logs* (the source writes a sum of ratios inside one log).  Proven
+  for finite supports and for the linear-Gaussian family.
+* ``identity_from_elbo`` — equations (7)–(11) of the annotated bibliography
+  (``elbo_bibliography_post``), corrected: Bayes' rule gives log p(x, z) = log p(z | x) + log p(x),
+  with a plus sign.
 * ``energy_entropy`` — ℒ = E_q[log p(x, z)] + ℍ[q(z | x)] = E_q[log p(x, z)] − E_q[log q(z | x)].
 * ``free_energy`` — the variational free energy F = −ℒ = KL(q ‖ p(z | x)) − log p(x).
 * ``kl_equality_case`` — KL(q ‖ p(z | x)) = E_q[t − 1 − log t] with t = p(z | x) / q(z | x): a
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import sympy
 
+from elbo_book.book.shared import ENCODER, HALF, JOINT, POSTERIOR
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.registry import register
 from elbo_book.derive.semantics import Finite, Gaussian, mu_q, sigma_q
@@ -46,13 +48,12 @@ from elbo_book.derive.terms import (
 
 CHAPTER = "02_kl_elbo_identity"
 
-_q, _pxz, _post = q(z | x), p(x, z), p(z | x)
 _BOTH = (Finite(), Gaussian())
 
 
 @register(chapter=CHAPTER)
 def identity_multiply_by_one() -> Derivation:
-    """log p(x) = KL + ℒ by multiplying by one inside the log (seed 000, corrected)."""
+    """log p(x) = KL + ℒ by multiplying by one inside the log (the notes' chain, corrected)."""
     return (
         Derivation(
             "identity_multiply_by_one",
@@ -60,50 +61,54 @@ def identity_multiply_by_one() -> Derivation:
             title="log p(x) = KL + ELBO, multiplying by one",
             semantics=_BOTH,
         )
-        .eq(log(p(x)) * Expect(_q, Num(1)), "E_q[1] = 1", label="one")
-        .eq(Expect(_q, log(p(x))), "a constant moves inside the expectation", label="inside")
-        .eq(Expect(_q, log(_pxz / _post)), "Bayes' rule: p(x) = p(x, z) / p(z | x)", label="bayes")
+        .eq(log(p(x)) * Expect(ENCODER, Num(1)), "E_q[1] = 1", label="one")
+        .eq(Expect(ENCODER, log(p(x))), "a constant moves inside the expectation", label="inside")
         .eq(
-            Expect(_q, log(_q * _pxz / (_post * _q))),
+            Expect(ENCODER, log(JOINT / POSTERIOR)),
+            "Bayes' rule: p(x) = p(x, z) / p(z | x)",
+            label="bayes",
+        )
+        .eq(
+            Expect(ENCODER, log(ENCODER * JOINT / (POSTERIOR * ENCODER))),
             "multiply by q(z | x) / q(z | x)",
             label="times-one",
         )
         .eq(
-            Expect(_q, log(_q / _post) + log(_pxz / _q)),
+            Expect(ENCODER, log(ENCODER / POSTERIOR) + log(JOINT / ENCODER)),
             "log of a product is the sum of the logs",
             label="split",
         )
         .eq(
-            Expect(_q, log(_q / _post)) + Expect(_q, log(_pxz / _q)),
+            Expect(ENCODER, log(ENCODER / POSTERIOR)) + Expect(ENCODER, log(JOINT / ENCODER)),
             "linearity of expectation",
             label="linear",
         )
-        .eq(KL(_q, _post) + ELBO, "definitions of KL and of the ELBO", label="defs")
+        .eq(KL(ENCODER, POSTERIOR) + ELBO, "definitions of KL and of the ELBO", label="defs")
     )
 
 
 @register(chapter=CHAPTER)
 def identity_from_elbo() -> Derivation:
-    """ℒ = log p(x) − KL(q ‖ p(z | x)) (seed 002, eqs (7)–(11), corrected)."""
+    """ℒ = log p(x) − KL(q ‖ p(z | x)) (the annotated bibliography's eqs (7)–(11), corrected)."""
     return (
         Derivation("identity_from_elbo", ELBO, title="ELBO = log p(x) − KL", semantics=_BOTH)
-        .eq(Integral(_q * log(_pxz / _q), "z"), "definition of the ELBO", label="def")
+        .eq(Integral(ENCODER * log(JOINT / ENCODER), "z"), "definition of the ELBO", label="def")
         .eq(
-            Expect(_q, log(_pxz) - log(_q)),
+            Expect(ENCODER, log(JOINT) - log(ENCODER)),
             "log of a quotient; an integral against q is an expectation",
             label="split",
         )
         .eq(
-            Expect(_q, log(_post) + log(p(x)) - log(_q)),
+            Expect(ENCODER, log(POSTERIOR) + log(p(x)) - log(ENCODER)),
             "Bayes' rule: log p(x, z) = log p(z | x) + log p(x)",
             label="bayes",
         )
         .eq(
-            -KL(_q, _post) + Expect(_q, log(p(x))),
+            -KL(ENCODER, POSTERIOR) + Expect(ENCODER, log(p(x))),
             "linearity; definition of KL",
             label="kl",
         )
-        .eq(-KL(_q, _post) + log(p(x)), "log p(x) does not depend on z", label="const")
+        .eq(-KL(ENCODER, POSTERIOR) + log(p(x)), "log p(x) does not depend on z", label="const")
     )
 
 
@@ -112,14 +117,16 @@ def energy_entropy() -> Derivation:
     """ℒ = E_q[log p(x, z)] + ℍ[q(z | x)] (energy and entropy)."""
     return (
         Derivation("energy_entropy", ELBO, title="ELBO = −energy + entropy", semantics=_BOTH)
-        .eq(Expect(_q, log(_pxz) - log(_q)), "definition; log of a quotient", label="def")
         .eq(
-            Expect(_q, log(_pxz)) - Expect(_q, log(_q)),
+            Expect(ENCODER, log(JOINT) - log(ENCODER)), "definition; log of a quotient", label="def"
+        )
+        .eq(
+            Expect(ENCODER, log(JOINT)) - Expect(ENCODER, log(ENCODER)),
             "linearity (the form of the annotated bibliography)",
             label="linear",
         )
         .eq(
-            Expect(_q, log(_pxz)) + Entropy(_q),
+            Expect(ENCODER, log(JOINT)) + Entropy(ENCODER),
             "definition of entropy (the form of Shi's notes)",
             label="entropy",
         )
@@ -129,7 +136,7 @@ def energy_entropy() -> Derivation:
 FREE_ENERGY = Named(
     r"\mathcal{F}(x; \theta, \phi)",
     "F(x; θ, φ)",
-    Expect(_q, log(_q) - log(_pxz)),
+    Expect(ENCODER, log(ENCODER) - log(JOINT)),
 )
 
 
@@ -139,7 +146,7 @@ def free_energy() -> Derivation:
     return (
         Derivation("free_energy", FREE_ENERGY, title="Free energy = −ELBO", semantics=_BOTH)
         .eq(-ELBO, "definitions: F is the ELBO with the sign flipped", label="neg")
-        .eq(KL(_q, _post) - log(p(x)), "the KL–ELBO identity", label="identity")
+        .eq(KL(ENCODER, POSTERIOR) - log(p(x)), "the KL–ELBO identity", label="identity")
     )
 
 
@@ -148,10 +155,10 @@ def kl_equality_case() -> Derivation:
     """KL(q ‖ p(z | x)) = E_q[LogGap(p(z | x) / q(z | x))], the form that shows when it is zero."""
     return Derivation(
         "kl_equality_case",
-        KL(_q, _post),
+        KL(ENCODER, POSTERIOR),
         title="KL as an average of t − 1 − log t",
     ).eq(
-        Expect(_q, LogGap(_post / _q)),
+        Expect(ENCODER, LogGap(POSTERIOR / ENCODER)),
         "E_q[p(z | x)/q(z | x) − 1] = ∫ p(z | x) dz − 1 = 0 (the posterior is normalised)",
         label="loggap",
     )
@@ -194,7 +201,6 @@ LAMBDA0 = Scalar("lambda_0", r"\lambda_0")
 A0 = Scalar("a_0", "a_0")
 B0 = Scalar("b_0", "b_0")
 E_TAU = Scalar("E_tau", r"\mathbb{E}_{q}[\tau]")
-_H = Num(sympy.Rational(1, 2))
 
 CAVI_MEAN = (LAMBDA0 * MU0 + S1) / (LAMBDA0 + N_OBS)
 """m, the mean of the optimal q(μ)."""
@@ -202,7 +208,7 @@ CAVI_MEAN_PRECISION = (LAMBDA0 + N_OBS) * E_TAU
 """λ, the precision of the optimal q(μ)."""
 CAVI_SHAPE = A0 + (N_OBS + 1) / 2
 """a, the shape of the optimal q(τ)."""
-CAVI_RATE = B0 + _H * (
+CAVI_RATE = B0 + HALF * (
     S2 - 2 * mu_q * S1 + N_OBS * (mu_q**2 + sigma_q**2) + LAMBDA0 * ((mu_q - MU0) ** 2 + sigma_q**2)
 )
 """b, the rate of the optimal q(τ), for q(μ) = N(μ_q, σ_q²) (the engine's names for m, 1/λ)."""
@@ -241,7 +247,7 @@ def cavi_precision_factor() -> Derivation:
             "cavi_precision_factor",
             Expect(
                 q(z | x),
-                (N_OBS / 2 + A0 - _H) * log(TAU)
+                (N_OBS / 2 + A0 - HALF) * log(TAU)
                 - (TAU / 2) * (S2 - 2 * z_val * S1 + N_OBS * z_val**2)
                 - (LAMBDA0 * TAU / 2) * (z_val - MU0) ** 2
                 - B0 * TAU,
@@ -250,7 +256,7 @@ def cavi_precision_factor() -> Derivation:
             semantics=(Gaussian(),),
         )
         .eq(
-            (N_OBS / 2 + A0 - _H) * log(TAU)
+            (N_OBS / 2 + A0 - HALF) * log(TAU)
             - (TAU / 2) * (S2 - 2 * mu_q * S1 + N_OBS * (mu_q**2 + sigma_q**2))
             - (LAMBDA0 * TAU / 2) * ((mu_q - MU0) ** 2 + sigma_q**2)
             - B0 * TAU,

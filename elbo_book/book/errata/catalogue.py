@@ -1,20 +1,20 @@
-"""The Errata: every mistake found in the two source documents, each with a machine check.
+"""The Errata's catalogue: every mistake found in the two source documents, in the page's order.
 
 Sources: the notes on the KL/ELBO decomposition (``shi_elbo_notes`` in the book's bibliography,
-source ``"000"``; entries in ``errata_notes``) and the annotated ELBO bibliography
-(``elbo_bibliography_post``, source ``"002"``; entries in ``errata_bibliography``).  Each entry is
-an :class:`~elbo_book.derive.library.errata_records.Erratum` record: a stable label (the MyST
+source ``"000"``; entries in ``working_notes``) and the annotated ELBO bibliography
+(``elbo_bibliography_post``, source ``"002"``; entries in ``blog_post``).  Each entry is
+an :class:`~elbo_book.book.errata.records.Erratum` record: a stable label (the MyST
 label of its section in ``chapters/errata.ipynb``), the location, a kind, and a check with two
 sides:
 
 * ``as_written()`` — the source's version, which must FAIL: a derivation whose step is marked
   ``expect_fail`` (the engine shows the failing check), a numeric counterexample
-  (``elbo_book.errata_claims``, imported only when shown: collecting the derivations needs no
-  torch) or a notation check (``errata_notation``);
+  (``elbo_book.book.errata.claims``, imported only when shown: collecting the derivations needs no
+  torch) or a notation check (``notation``);
 * ``corrected()`` — the corrected statement, which must PASS.
 
 Where the source's step is a well-formed equation or inequality that the engine refutes, the
-entry also carries a :class:`~elbo_book.derive.library.errata_records.Residual`: the quantity by
+entry also carries a :class:`~elbo_book.book.errata.records.Residual`: the quantity by
 which the source's right side is off, written in the page's notation (for example
 2·KL(q(z) ‖ p(z))), the identity "right side − left side = that quantity" proven by the engine
 (derivation ``<name>_residual``), and one concrete instance, given by exact fractions, on which
@@ -39,9 +39,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from elbo_book.derive.chain import Derivation, StepResult
-from elbo_book.derive.library import errata_bibliography, errata_notes
-from elbo_book.derive.library.errata_records import (
+from elbo_book.book.errata import blog_post, working_notes
+from elbo_book.book.errata.records import (
     DIFFERENCE_DIGITS,
     KINDS,
     SIDE_DIGITS,
@@ -53,6 +52,7 @@ from elbo_book.derive.library.errata_records import (
     register_errata,
     rounded,
 )
+from elbo_book.derive.chain import Derivation, StepResult
 
 __all__ = [
     "ALIASES",
@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 ERRATA: tuple[Erratum, ...] = tuple(
-    sorted((*errata_notes.ENTRIES, *errata_bibliography.ENTRIES), key=lambda e: KINDS.index(e.kind))
+    sorted((*working_notes.ENTRIES, *blog_post.ENTRIES), key=lambda e: KINDS.index(e.kind))
 )
 """Every entry, grouped by kind in the order of ``KINDS``; within a kind the notes come first."""
 
@@ -96,7 +96,7 @@ def by_label(label: str) -> Erratum:
 def failing_check_fails(e: Erratum) -> bool:
     """True iff the source's version is refuted: every expected-to-fail step of its derivation
     fails (and every other step passes), or its computed check does not hold; and, where the
-    entry has a :class:`~elbo_book.derive.library.errata_records.Residual`, the residual identity
+    entry has a :class:`~elbo_book.book.errata.records.Residual`, the residual identity
     is proven and the instance shows the relation false by more than rounding."""
     shown = e.as_written()
     if isinstance(shown, Check):
@@ -155,7 +155,7 @@ class DerivationView:
 @dataclass(frozen=True)
 class SourceVersion:
     """The source's step, checked by the engine (it fails as expected), shown with its
-    :class:`~elbo_book.derive.library.errata_records.Residual` where it has one: the failure
+    :class:`~elbo_book.book.errata.records.Residual` where it has one: the failure
     explained in the page's notation and evaluated on an exact instance, instead of the engine's
     raw residual (an expression in the finite model's symbols).  Without a residual (a term with
     no meaning) the engine's message is shown."""
@@ -250,7 +250,7 @@ class SourceVersion:
 def view(shown: Shown, residual: Residual | None = None) -> DerivationView | SourceVersion | Check:
     """What the Errata page displays for a check: the source's version of an engine entry as a
     :class:`SourceVersion` (with its residual), another derivation as a :class:`DerivationView`,
-    or the computed :class:`~elbo_book.derive.library.errata_records.Check` itself."""
+    or the computed :class:`~elbo_book.book.errata.records.Check` itself."""
     if isinstance(shown, Check):
         return shown
     if any(s.expect_fail for s in shown.steps):

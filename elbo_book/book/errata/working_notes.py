@@ -1,12 +1,12 @@
 """The Errata of the notes on the KL/ELBO decomposition (``shi_elbo_notes``; labels
-``erratum-000-…``): one :class:`~elbo_book.derive.library.errata_records.Erratum` per mistake,
+``erratum-000-…``): one :class:`~elbo_book.book.errata.records.Erratum` per mistake,
 each with its checks, in the page's order within each kind (wrong, typo, imprecise);
-``errata`` registers their derivations.
+``catalogue`` registers their derivations.
 """
 
 from __future__ import annotations
 
-from elbo_book.derive.library.errata_records import (
+from elbo_book.book.errata.records import (
     ONE_POINT,
     TWO_POINTS,
     CorrectedStep,
@@ -15,9 +15,8 @@ from elbo_book.derive.library.errata_records import (
     Erratum,
     NotationClaim,
     NumericClaim,
-    average_over_data,
-    elbo_of_point_n,
 )
+from elbo_book.book.shared import average_over_data, elbo_of_point_n
 from elbo_book.derive.semantics import N
 from elbo_book.derive.terms import (
     ELBO,

@@ -19,6 +19,8 @@ prover cannot decide a step (the badge then names them).
 
 from __future__ import annotations
 
+from elbo_book.book.shared import average_over_data, elbo_of_point_n
+from elbo_book.derive import E
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Gap
 from elbo_book.derive.registry import register
@@ -26,7 +28,6 @@ from elbo_book.derive.semantics import Finite, N
 from elbo_book.derive.terms import (
     KL,
     Entropy,
-    Expect,
     MutualInfo,
     Term,
     as_term,
@@ -42,13 +43,6 @@ from elbo_book.derive.terms import SumN as _SumN
 CHAPTER = "04_elbo_surgery"
 SEMANTICS = (Finite(sizes=(2, 3, 4), index_sizes=(2, 3)),)
 
-E = Expect
-
-
-def _avg(body: Term) -> Term:
-    """(1/N) Σ_n body."""
-    return (1 / N) * _SumN(body)
-
 
 def _mi() -> Term:
     return MutualInfo(q(n, z), "n", "z")
@@ -61,18 +55,19 @@ def surgery_average_kl() -> Derivation:
     return (
         Derivation(
             "surgery_average_kl",
-            _avg(KL(qzn, p(z))),
+            average_over_data(KL(qzn, p(z))),
             title="The average KL splits into the marginal KL and the index-code information",
             semantics=SEMANTICS,
         )
-        .eq(_avg(E(qzn, log(qzn / p(z)))), "definition of KL", label="kl")
+        .eq(average_over_data(E(qzn, log(qzn / p(z)))), "definition of KL", label="kl")
         .eq(
-            _avg(E(qzn, log((q(n | z) * q(z)) / (q(n) * p(z))))),
+            average_over_data(E(qzn, log((q(n | z) * q(z)) / (q(n) * p(z))))),
             "Bayes' rule for the index: q(z|n) = q(n|z) q(z) / q(n)",
             label="bayes",
         )
         .eq(
-            _avg(E(qzn, log(q(z) / p(z)))) + _avg(E(qzn, log(q(n | z) / q(n)))),
+            average_over_data(E(qzn, log(q(z) / p(z))))
+            + average_over_data(E(qzn, log(q(n | z) / q(n)))),
             "log of a product is a sum of logs; linearity of E and of Σ_n",
             label="split",
         )
@@ -93,16 +88,16 @@ def surgery_average_kl() -> Derivation:
 def surgery_elbo() -> Derivation:
     """(1/N) Σ_n ℒ(x_n) = (1/N) Σ_n E_q(z|x_n)[log p(x_n|z)] − 𝕀_q(n; z) − KL(q(z) ‖ p(z))."""
     qzn = q(z | x_n)
-    reconstruction = _avg(E(qzn, log(p(x_n | z))))
+    reconstruction = average_over_data(E(qzn, log(p(x_n | z))))
     return (
         Derivation(
             "surgery_elbo",
-            _avg(E(qzn, log(p(x_n, z) / qzn))),
+            average_over_data(E(qzn, log(p(x_n, z) / qzn))),
             title="ELBO surgery: reconstruction − index-code information − marginal KL",
             semantics=SEMANTICS,
         )
         .eq(
-            reconstruction - _avg(KL(qzn, p(z))),
+            reconstruction - average_over_data(KL(qzn, p(z))),
             "p(x_n, z) = p(z) p(x_n|z) (one prior for all points); linearity; definition of KL",
             label="split",
         )
@@ -158,7 +153,7 @@ def surgery_mutual_information() -> Derivation:
 def surgery_summed_elbo() -> Derivation:
     """Σ_n log p(x_n) ≥ Σ_n ℒ(x_n) = N · (1/N) Σ_n ℒ(x_n)."""
     qzn = q(z | x_n)
-    elbo_n = E(qzn, log(p(x_n, z) / qzn))
+    elbo_n = elbo_of_point_n()
     return (
         Derivation(
             "surgery_summed_elbo",
@@ -172,5 +167,5 @@ def surgery_summed_elbo() -> Derivation:
             certificate=Gap(_SumN(KL(qzn, p(z | x_n)))),
             label="bound",
         )
-        .eq(N * _avg(elbo_n), "the sum is N times the average", label="average")
+        .eq(N * average_over_data(elbo_n), "the sum is N times the average", label="average")
     )

@@ -5,7 +5,7 @@ Some mistakes in the sources change no mathematics: a ``KL`` written with a comm
 typography, so these slips are checked here by small rules applied to the LaTeX itself: the
 source's snippet fails the rule, the corrected snippet passes it.  Each rule is a function from a
 LaTeX string to the list of problems found; :func:`notation_check` runs one rule and returns an
-:class:`~elbo_book.derive.library.errata_records.Check` labelled "notation check".
+:class:`~elbo_book.book.errata.records.Check` labelled "notation check".
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from elbo_book.derive.library.errata_records import Check
+from elbo_book.book.errata.records import Check
 
 __all__ = ["RULES", "align_rows", "notation_check"]
 

@@ -1,7 +1,8 @@
 """Chapter 1 (``01_jensen_bound``): the evidence lower bound from Jensen's inequality.
 
-* ``jensen_bound`` — log p(x) ≥ ℒ(x; θ, φ), following the chain of seed 002's equations (1)–(6)
-  with its mistakes removed (no repeated line; Bayes' rule as p(x, z) = p(z | x) p(x)).
+* ``jensen_bound`` — log p(x) ≥ ℒ(x; θ, φ), following the chain of equations (1)–(6) of the
+  annotated bibliography (``elbo_bibliography_post``) with its mistakes removed (no repeated line;
+  Bayes' rule as p(x, z) = p(z | x) p(x)).
 * ``importance_identity`` — p(x) = E_q[p(x, z) / q(z | x)], which needs q > 0 wherever
   p(x, z) > 0 (in the finite model every q_k is a positive symbol, so the condition holds).
 * ``gaussian_elbo`` — the ELBO of the running example z ~ N(0, 1), x | z ~ N(z, σ_x²) for
@@ -18,6 +19,7 @@ from collections.abc import Callable
 
 import sympy
 
+from elbo_book.book.shared import ENCODER, HALF, JOINT, POSTERIOR
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Gap, Jensen
 from elbo_book.derive.registry import register
@@ -28,45 +30,41 @@ from elbo_book.derive.terms import (
     Entropy,
     Expect,
     Integral,
-    Num,
     Pi,
     Value,
     log,
     p,
-    q,
     x,
     z,
 )
 
 CHAPTER = "01_jensen_bound"
 
-_q, _pxz, _post = q(z | x), p(x, z), p(z | x)
-
 
 @register(chapter=CHAPTER)
 def jensen_bound() -> Derivation:
-    """log p(x) ≥ ℒ(x; θ, φ) by Jensen's inequality (seed 002, eqs (1)–(6), corrected)."""
+    """log p(x) ≥ ℒ(x; θ, φ) by Jensen's inequality (the bibliography's eqs (1)–(6), corrected)."""
     return (
         Derivation("jensen_bound", log(p(x)), title="The evidence lower bound via Jensen")
-        .eq(log(Integral(_pxz, "z")), "marginalisation: p(x) = ∫ p(x, z) dz", label="marg")
+        .eq(log(Integral(JOINT, "z")), "marginalisation: p(x) = ∫ p(x, z) dz", label="marg")
         .eq(
-            log(Integral(_q * (_pxz / _q), "z")),
+            log(Integral(ENCODER * (JOINT / ENCODER), "z")),
             "multiply and divide by q(z | x) (needs q > 0 wherever p(x, z) > 0)",
             label="times-one",
         )
         .eq(
-            log(Integral(_q * (_post * p(x) / _q), "z")),
+            log(Integral(ENCODER * (POSTERIOR * p(x) / ENCODER), "z")),
             "Bayes' rule: p(x, z) = p(z | x) p(x)",
             label="bayes",
         )
         .ge(
-            Integral(_q * log(_post * p(x) / _q), "z"),
+            Integral(ENCODER * log(POSTERIOR * p(x) / ENCODER), "z"),
             "Jensen's inequality: log is concave",
             certificate=Jensen(),
             label="jensen",
         )
         .eq(
-            Expect(_q, log(_pxz / _q)),
+            Expect(ENCODER, log(JOINT / ENCODER)),
             "Bayes' rule back; an integral against q is an expectation",
             label="expect",
         )
@@ -79,13 +77,17 @@ def importance_identity() -> Derivation:
     """p(x) = E_q[p(x, z) / q(z | x)] when q > 0 wherever p(x, z) > 0."""
     return (
         Derivation("importance_identity", p(x), title="The evidence as an expectation under q")
-        .eq(Integral(_pxz, "z"), "marginalisation", label="marg")
+        .eq(Integral(JOINT, "z"), "marginalisation", label="marg")
         .eq(
-            Integral(_q * (_pxz / _q), "z"),
+            Integral(ENCODER * (JOINT / ENCODER), "z"),
             "multiply and divide by q(z | x) (support condition)",
             label="times-one",
         )
-        .eq(Expect(_q, _pxz / _q), "an integral against q is an expectation", label="expect")
+        .eq(
+            Expect(ENCODER, JOINT / ENCODER),
+            "an integral against q is an expectation",
+            label="expect",
+        )
     )
 
 
@@ -95,24 +97,23 @@ def bound_gap() -> Derivation:
     return Derivation("bound_gap", log(p(x)), title="The bound and its gap").ge(
         ELBO,
         "log p(x) − ℒ = KL(q(z | x) ‖ p(z | x)) ≥ 0 (Gibbs' inequality)",
-        certificate=Gap(KL(_q, _post)),
+        certificate=Gap(KL(ENCODER, POSTERIOR)),
         label="gap",
         crosscheck=True,
     )
 
 
-_HALF = Num(sympy.Rational(1, 2))
 GAUSSIAN_ELBO_CLOSED_FORM = (
-    -(_HALF * log(2 * Pi()))
+    -(HALF * log(2 * Pi()))
     - log(sigma_x)
     - ((Value("x") - mu_q) ** 2 + sigma_q**2) / (2 * sigma_x**2)
     - (mu_q**2 + sigma_q**2) / 2
-    + _HALF
+    + HALF
     + log(sigma_q)
 )
 """ℒ for z ~ N(0, 1), x | z ~ N(z, σ_x²), q(z | x) = N(μ, σ²) (derivation ``gaussian_elbo``)."""
 RUNNING_EXAMPLE = Gaussian(fix={"mu_p": 0, "sigma_p": 1, "w": 1, "b": 0})
-"""The chapter's running example as a Gaussian semantics: prior N(0, 1), likelihood N(z, σ_x²)."""
+"""The chapter's running example as a Gaussian semantics (prior N(0, 1), likelihood N(z, σ_x²))."""
 
 
 @register(chapter=CHAPTER)
@@ -126,7 +127,7 @@ def gaussian_elbo() -> Derivation:
             semantics=(Finite(), RUNNING_EXAMPLE),
         )
         .eq(
-            Expect(_q, log(p(x | z))) + Expect(_q, log(p(z))) + Entropy(_q),
+            Expect(ENCODER, log(p(x | z))) + Expect(ENCODER, log(p(z))) + Entropy(ENCODER),
             "p(x, z) = p(x | z) p(z); linearity; definition of entropy",
             label="split",
         )
@@ -147,11 +148,11 @@ def gaussian_elbo_function() -> Callable[[float, float, float, float], float]:
 
 
 GAUSSIAN_ELBO_PRIOR_MEAN = (
-    -(_HALF * log(2 * Pi()))
+    -(HALF * log(2 * Pi()))
     - log(sigma_x)
     - ((Value("x") - mu_q) ** 2 + sigma_q**2) / (2 * sigma_x**2)
     - ((mu_q - mu_p) ** 2 + sigma_q**2) / 2
-    + _HALF
+    + HALF
     + log(sigma_q)
 )
 """ℒ for z ~ N(μ₀, 1), x | z ~ N(z, σ_x²), q(z | x) = N(μ, σ²) (``gaussian_elbo_prior_mean``)."""
@@ -170,7 +171,7 @@ def gaussian_elbo_prior_mean() -> Derivation:
             semantics=(Finite(), PRIOR_MEAN_MODEL),
         )
         .eq(
-            Expect(_q, log(p(x | z))) + Expect(_q, log(p(z))) + Entropy(_q),
+            Expect(ENCODER, log(p(x | z))) + Expect(ENCODER, log(p(z))) + Entropy(ENCODER),
             "p(x, z) = p(x | z) p(z); linearity; definition of entropy",
             label="split",
         )

@@ -11,21 +11,13 @@
 
 from __future__ import annotations
 
-import sympy
-
+from elbo_book.book.shared import HALF, STANDARD_NORMAL_KL_CLOSED_FORM
 from elbo_book.derive.chain import Derivation
 from elbo_book.derive.registry import register
 from elbo_book.derive.semantics import Finite, Gaussian, mu_q, sigma_q
 from elbo_book.derive.terms import ELBO, KL, Expect, Named, Value, log, p, q, x, z
 
 CHAPTER = "03_kingma_welling_split"
-
-_half = sympy.Rational(1, 2)
-
-
-def elbo_term() -> Named:
-    """The ELBO ℒ(x; θ, φ) = E_q[log p(x, z) / q(z|x)] (the book's one ELBO symbol)."""
-    return ELBO
 
 
 @register(chapter=CHAPTER)
@@ -35,7 +27,7 @@ def elbo_reconstruction_kl() -> Derivation:
     return (
         Derivation(
             "elbo_reconstruction_kl",
-            elbo_term(),
+            ELBO,
             title="The ELBO is expected reconstruction minus KL to the prior",
             semantics=(Finite(), Gaussian()),
         )
@@ -84,12 +76,12 @@ def kl_standard_normal() -> Derivation:
             label="densities",
         )
         .eq(
-            -log(sigma_q) - _half + (mu_q**2 + sigma_q**2) / 2,
+            -log(sigma_q) - HALF + (mu_q**2 + sigma_q**2) / 2,
             "∫ N(z; μ, σ²) (z − μ)² dz = σ² and ∫ N(z; μ, σ²) z² dz = μ² + σ²",
             label="integrate",
         )
         .eq(
-            _half * (mu_q**2 + sigma_q**2 - 1 - log(sigma_q**2)),
+            STANDARD_NORMAL_KL_CLOSED_FORM,
             "collect terms; 2 log σ = log σ²",
             label="closed-form",
         )
@@ -109,7 +101,7 @@ def distortion_rate() -> Derivation:
     return (
         Derivation(
             "distortion_rate",
-            elbo_term(),
+            ELBO,
             title="The ELBO is minus distortion minus rate",
             semantics=(Finite(), Gaussian()),
         )

@@ -1,4 +1,15 @@
-"""Lemmas the other derivations rest on, each proven once.
+"""The terms and lemmas more than one chapter uses, each defined (or proven) once.
+
+Terms (every chapter module and the Errata import them from here; ``ELBO`` and ``E`` are the
+engine's own, from ``elbo_book.derive.terms``):
+
+* :data:`ENCODER`, :data:`JOINT`, :data:`POSTERIOR`: q_φ(z | x), p_θ(x, z) and p_θ(z | x);
+* :data:`HALF`: the exact constant 1/2;
+* :func:`elbo_of_point_n` and :func:`average_over_data`: ℒ(x_n) and (1/N) Σ_n of a term;
+* :data:`GAUSSIAN_KL_CLOSED_FORM`: KL(N(μ, σ²) ‖ N(μ₀, σ₀²)) in closed form, and
+  :data:`STANDARD_NORMAL_KL_CLOSED_FORM`, the same for the prior N(0, 1).
+
+Lemmas the other derivations rest on:
 
 * ``gibbs_inequality``: KL(q ‖ p) ≥ 0 for any two distributions on the same finite support, from
   log t ≤ t − 1 (proven by calculus in :func:`elbo_book.derive.checks.prove_log_bound`).  Every
@@ -24,7 +35,7 @@ from elbo_book.derive.chain import Derivation
 from elbo_book.derive.checks import Gap
 from elbo_book.derive.equality import EqualityCase, jensen_equality_case
 from elbo_book.derive.registry import register
-from elbo_book.derive.semantics import MAX_MOMENT, Gaussian, K, mu_q, sigma_q
+from elbo_book.derive.semantics import MAX_MOMENT, Gaussian, K, N, mu_p, mu_q, sigma_p, sigma_q
 from elbo_book.derive.terms import (
     KL,
     Entropy,
@@ -32,16 +43,64 @@ from elbo_book.derive.terms import (
     Integral,
     LogGap,
     Num,
+    SumN,
     Term,
     Value,
     log,
     p,
     q,
     x,
+    x_n,
     z,
 )
 
+__all__ = [
+    "CHAPTER",
+    "ENCODER",
+    "GAUSSIAN_KL_CLOSED_FORM",
+    "HALF",
+    "JOINT",
+    "POSTERIOR",
+    "STANDARD_NORMAL_KL_CLOSED_FORM",
+    "average_over_data",
+    "elbo_of_point_n",
+    "entropy_equality_case",
+    "jensen_equality_case_elbo",
+    "kl_equality_case",
+]
+
 CHAPTER = "00_foundations"
+"""The chapter under which the lemmas are registered (the verification report's first rows)."""
+
+ENCODER = q(z | x)
+"""The encoder q_φ(z | x), the variational distribution of the latent z of one data point x."""
+JOINT = p(x, z)
+"""The model's joint density p_θ(x, z)."""
+POSTERIOR = p(z | x)
+"""The model's posterior p_θ(z | x)."""
+HALF = Num(sympy.Rational(1, 2))
+"""The exact constant 1/2."""
+
+
+def elbo_of_point_n() -> Term:
+    """ℒ(x_n) = E_q(z|x_n)[log p(x_n, z)/q(z|x_n)]: the ELBO of the n-th data point (inside a
+    sum over n)."""
+    q_n = q(z | x_n)
+    return Expect(q_n, log(p(x_n, z) / q_n))
+
+
+def average_over_data(body: Term) -> Term:
+    """(1/N) Σ_n body: the average over the data points of a term of x_n."""
+    return (1 / N) * SumN(body)
+
+
+GAUSSIAN_KL_CLOSED_FORM = (
+    log(sigma_p / sigma_q) + (sigma_q**2 + (mu_q - mu_p) ** 2) / (2 * sigma_p**2) - HALF
+)
+"""KL(N(μ, σ²) ‖ N(μ₀, σ₀²)) = log(σ₀/σ) + (σ² + (μ − μ₀)²)/(2σ₀²) − 1/2, for q(z | x) = N(μ, σ²)
+and p(z) = N(μ₀, σ₀²) (derivation ``gaussian_kl_closed_form``)."""
+STANDARD_NORMAL_KL_CLOSED_FORM = HALF * (mu_q**2 + sigma_q**2 - 1 - log(sigma_q**2))
+"""KL(N(μ, σ²) ‖ N(0, 1)) = ½(μ² + σ² − 1 − log σ²) (derivation ``kl_standard_normal``)."""
 
 _p = p(z, sub=False)
 _q = q(z, sub=False)

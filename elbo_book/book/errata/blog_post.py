@@ -1,11 +1,11 @@
 """The Errata of the annotated ELBO bibliography (``elbo_bibliography_post``; labels
-``erratum-002-…``): one :class:`~elbo_book.derive.library.errata_records.Erratum` per mistake,
+``erratum-002-…``): one :class:`~elbo_book.book.errata.records.Erratum` per mistake,
 each with its checks, in the page's order within each kind (wrong, typo, imprecise);
-``errata`` registers their derivations.
+``catalogue`` registers their derivations.
 
 Equation numbers follow the source's own rule: one number per row of each ``align`` block, a
 trailing ``\\\\`` adding an empty numbered row (the rule its own references "(8)", "(11)" and
-"(12)" assume; see ``errata_notation.align_rows``): (1)–(6) the evidence bound ((6) empty),
+"(12)" assume; see ``notation.align_rows``): (1)–(6) the evidence bound ((6) empty),
 (7)–(11) the KL identity, (12)–(16) the Kingma–Welling split ((16) empty), (17)–(19) the energy
 form ((19) empty), (20)–(25) the per-point expansion, (26)–(28) the sum over n ((28) empty), then
 an unnumbered line with the prefactor 1/N, (29)–(39) the surgery chain ((39) empty), and the
@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import sympy
 
-from elbo_book.derive.checks import Gap, Numeric
-from elbo_book.derive.library.errata_records import (
+from elbo_book.book.errata.records import (
     NEAR_POSTERIOR,
     ONE_POINT,
     TWO_POINTS,
@@ -27,9 +26,9 @@ from elbo_book.derive.library.errata_records import (
     Erratum,
     NotationClaim,
     NumericClaim,
-    average_over_data,
-    elbo_of_point_n,
 )
+from elbo_book.book.shared import average_over_data, elbo_of_point_n
+from elbo_book.derive.checks import Gap, Numeric
 from elbo_book.derive.semantics import N
 from elbo_book.derive.terms import (
     ELBO,
