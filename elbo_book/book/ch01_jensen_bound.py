@@ -38,6 +38,17 @@ from elbo_book.derive.terms import (
     z,
 )
 
+__all__ = [
+    "CHAPTER",
+    "GAUSSIAN_ELBO_CLOSED_FORM",
+    "GAUSSIAN_ELBO_PRIOR_MEAN",
+    "PRIOR_MEAN_MODEL",
+    "RUNNING_EXAMPLE",
+    "em_m_step",
+    "gaussian_elbo_function",
+]
+
+#: The chapter (its notebook's stem) this module's derivations are registered under.
 CHAPTER = "01_jensen_bound"
 
 

@@ -46,6 +46,17 @@ from elbo_book.derive.terms import (
     z,
 )
 
+__all__ = [
+    "CAVI_MEAN",
+    "CAVI_MEAN_PRECISION",
+    "CAVI_RATE",
+    "CAVI_SHAPE",
+    "CHAPTER",
+    "FREE_ENERGY",
+    "loggap_zeros",
+]
+
+#: The chapter (its notebook's stem) this module's derivations are registered under.
 CHAPTER = "02_kl_elbo_identity"
 
 _BOTH = (Finite(), Gaussian())
@@ -133,6 +144,7 @@ def energy_entropy() -> Derivation:
     )
 
 
+#: The variational free energy F(x; θ, φ) = E_q[log q − log p(x, z)], a named term.
 FREE_ENERGY = Named(
     r"\mathcal{F}(x; \theta, \phi)",
     "F(x; θ, φ)",

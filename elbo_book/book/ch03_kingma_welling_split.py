@@ -17,6 +17,13 @@ from elbo_book.derive.registry import register
 from elbo_book.derive.semantics import Finite, Gaussian, mu_q, sigma_q
 from elbo_book.derive.terms import ELBO, KL, Expect, Named, Value, log, p, q, x, z
 
+__all__ = [
+    "CHAPTER",
+    "DISTORTION",
+    "RATE",
+]
+
+#: The chapter (its notebook's stem) this module's derivations are registered under.
 CHAPTER = "03_kingma_welling_split"
 
 

@@ -40,7 +40,14 @@ from elbo_book.derive.terms import (
 )
 from elbo_book.derive.terms import SumN as _SumN
 
+__all__ = [
+    "CHAPTER",
+    "SEMANTICS",
+]
+
+#: The chapter (its notebook's stem) this module's derivations are registered under.
 CHAPTER = "04_elbo_surgery"
+#: The semantics every derivation of the chapter is checked in (finite supports, with the index).
 SEMANTICS = (Finite(sizes=(2, 3, 4), index_sizes=(2, 3)),)
 
 

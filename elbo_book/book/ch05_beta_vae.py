@@ -35,6 +35,11 @@ from elbo_book.derive.terms import (
     z,
 )
 
+__all__ = [
+    "CHAPTER",
+]
+
+#: The chapter (its notebook's stem) this module's derivations are registered under.
 CHAPTER = "05_beta_vae"
 
 _half = sympy.Rational(1, 2)

@@ -65,6 +65,7 @@ __all__ = [
     "weight",
 ]
 
+#: The chapter (its notebook's stem) this module's derivations are registered under.
 CHAPTER = "06_importance_weighting"
 
 

@@ -1,13 +1,9 @@
 """The terms and lemmas more than one chapter uses, each defined (or proven) once.
 
-Terms (every chapter module and the Errata import them from here; ``ELBO`` and ``E`` are the
-engine's own, from ``elbo_book.derive.terms``):
-
-* :data:`ENCODER`, :data:`JOINT`, :data:`POSTERIOR`: q_φ(z | x), p_θ(x, z) and p_θ(z | x);
-* :data:`HALF`: the exact constant 1/2;
-* :func:`elbo_of_point_n` and :func:`average_over_data`: ℒ(x_n) and (1/N) Σ_n of a term;
-* :data:`GAUSSIAN_KL_CLOSED_FORM`: KL(N(μ, σ²) ‖ N(μ₀, σ₀²)) in closed form, and
-  :data:`STANDARD_NORMAL_KL_CLOSED_FORM`, the same for the prior N(0, 1).
+Terms: every chapter module and the Errata import from here the densities q_φ(z | x),
+p_θ(x, z) and p_θ(z | x), the exact constant 1/2, the ELBO of the n-th point ℒ(x_n) and the
+average (1/N) Σ_n of a term, and the Gaussian KL KL(N(μ, σ²) ‖ N(μ₀, σ₀²)) in closed form (also
+for the prior N(0, 1)); ``ELBO`` and ``E`` are the engine's own, from ``elbo_book.derive.terms``.
 
 Lemmas the other derivations rest on:
 
@@ -19,12 +15,12 @@ Lemmas the other derivations rest on:
 * ``gaussian_moment_j`` (j = 0..4): E[z^j] under N(μ, σ²), by symbolic integration.  The Gaussian
   semantics computes expectations of polynomials from these moments.
 
-Equality cases (``elbo_book.derive.equality``), checked statements a chapter can display:
-
-* :func:`kl_equality_case`: KL(q(z|x) ‖ p(z|x)) = 0 ⟺ p(z|x) = q(z|x) at every z (full support);
-* :func:`jensen_equality_case_elbo`: the Jensen bound log p(x) ≥ ℒ is tight ⟺ p(x, z)/q(z|x) is
-  constant in z (= E_q[p(x, z)/q(z|x)]), equivalently ⟺ q(z|x) = p(z|x) at every z;
-* :func:`entropy_equality_case`: ℍ[q] = log K ⟺ q is uniform (q(z) = 1/K at every z).
+Equality cases (``elbo_book.derive.equality``) are checked statements a chapter can display:
+KL(q(z|x) ‖ p(z|x)) = 0 ⟺ p(z|x) = q(z|x) at every z (full support; :func:`kl_equality_case`);
+the Jensen bound log p(x) ≥ ℒ is tight ⟺ p(x, z)/q(z|x) is constant in z
+(= E_q[p(x, z)/q(z|x)]), equivalently ⟺ q(z|x) = p(z|x) at every z
+(:func:`jensen_equality_case_elbo`); ℍ[q] = log K ⟺ q is uniform, q(z) = 1/K at every z
+(:func:`entropy_equality_case`).
 """
 
 from __future__ import annotations

@@ -74,6 +74,7 @@ _SURGERY_ROW = r"&= \frac{1}{N}\sum_n E_{q(z\vert n)} \log \frac{q(n\vert z)q(z)
 _BLOCK_1 = r"&= \log\int p \\ &= \ldots \\ &= \ldots \\ &= \ldots \\ &\ge \int q \log[\ldots] \\"
 _BLOCK_12 = r"&= E[\ldots] \\ &= \ldots \\ &= \ldots \\ &= \mathrm{Rec.} - \mathrm{Shrinkage} \\"
 
+#: The errata of the annotated ELBO bibliography, in the order of the page.
 ENTRIES: tuple[Erratum, ...] = (
     # ---------------------------------------------------------------- wrong
     Erratum(

@@ -15,7 +15,21 @@ from collections.abc import Callable
 
 from elbo_book.book.errata.records import Check
 
-__all__ = ["RULES", "align_rows", "notation_check"]
+__all__ = [
+    "RULES",
+    "align_rows",
+    "cited_rows",
+    "differential_outside",
+    "differentials",
+    "distinct_symbols",
+    "expectation_subscript",
+    "kl_separator",
+    "mutual_information_arguments",
+    "notation_check",
+    "repeated_rows",
+    "subscript_brackets",
+    "variational_subscript",
+]
 
 
 def _groups(tex: str, opener: str, open_ch: str, close_ch: str) -> list[str]:

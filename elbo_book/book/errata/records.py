@@ -5,17 +5,16 @@ document (``working_notes`` for the notes on the KL/ELBO decomposition, ``blog_p
 for the annotated ELBO bibliography); ``catalogue`` assembles it and displays it.  Its
 label (``erratum-<source>-<slug>``, the MyST label of its section on the page) names everything
 else: the source, and the derivations ``erratum_<source>_<slug>_as_written``, ``…_corrected``
-and ``…_residual`` registered for ``python -m elbo_book.verify``.  The check is one of:
+and ``…_residual`` registered for ``python -m elbo_book.verify``.
 
-* :class:`EngineCheck` — the source's step, refuted by the SymPy engine (a step built with
-  ``expect_fail=True``), and the corrected chain, proven; a :class:`Discrepancy` says by how much
-  a well-formed step is off, in the page's notation, with its proof and one exact instance
-  (a :class:`Point`);
-* :class:`NumericClaim` — a claim in words refuted by a numeric counterexample, a function of
-  ``elbo_book.book.errata.claims`` (torch, float64), imported only when the entry is shown, so that
-  collecting the derivations needs no torch;
-* :class:`NotationClaim` — a slip of typography, checked by a rule of ``notation`` on the
-  LaTeX itself.
+The check is of one of three kinds.  An engine check (:class:`EngineCheck`) is the source's step,
+refuted by the SymPy engine (a step built with ``expect_fail=True``), and the corrected chain,
+proven; a :class:`Discrepancy` says by how much a well-formed step is off, in the page's
+notation, with its proof and one exact instance (a :class:`Point`).  A numeric claim
+(:class:`NumericClaim`) is a claim in words refuted by a numeric counterexample, a function of
+``elbo_book.book.errata.claims`` (torch, float64), imported only when the entry is shown, so that
+collecting the derivations needs no torch.  A notation claim (:class:`NotationClaim`) is a slip
+of typography, checked by a rule of ``notation`` on the LaTeX itself.
 
 Every computed check returns a :class:`Check`.
 """

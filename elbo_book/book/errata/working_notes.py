@@ -64,6 +64,7 @@ _FREE_ENERGY = Named(
     Expect(_qzx, log(_qzx) - log(_pxz)),
 )
 
+#: The errata of the working notes on the KL/ELBO decomposition, in the order of the page.
 ENTRIES: tuple[Erratum, ...] = (
     # ---------------------------------------------------------------- wrong
     Erratum(

@@ -98,7 +98,8 @@ def prove_moment_recursion() -> str:
     (j a symbol): the density satisfies d/dz N(z) = −(z − m)/s · N(z), and z^j N(z) → 0 at ±∞,
     so integrating by parts, E[(z − m) z^j] = −s ∫ z^j dN = s j E[z^{j−1}].  With the moments of
     order 0 and 1 proven by integration, this gives every moment (:func:`moment_by_recursion`).
-    Raises :class:`Undefined` if SymPy does not confirm a step."""
+    Raises :class:`~elbo_book.derive.semantics.translator.Undefined` if SymPy does not confirm a
+    step."""
     j = sympy.Symbol("j", integer=True, positive=True)
     pdf = sympy.exp(-((_Z - _M) ** 2) / (2 * _S)) / sympy.sqrt(2 * sympy.pi * _S)
     slope = sympy.simplify(sympy.diff(pdf, _Z) + (_Z - _M) / _S * pdf)
