@@ -739,23 +739,26 @@ def cached_fit(
     except ``progress``; the stopping rule enters through
     :meth:`~elbo_book.stopping.Convergence.to_dict` and an objective through
     :func:`objective_key` (its class and ``config()``, so two objectives with equal configs
-    must train identically).  A hit loads the trained weights into ``model`` and leaves it in
-    eval mode; a miss trains with :func:`fit` and stores the weights and the history.
+    must train identically).  A fresh ``optimizer`` (one that has taken no step) may be given:
+    it enters the key by its class and its ``defaults`` (learning rate, betas, ``fused``, …).
+    A hit loads the trained weights into ``model`` and leaves it in eval mode (the optimizer is
+    not restored); a miss trains with :func:`fit` and stores the weights and the history.
 
     Args:
         model: the freshly initialised :class:`~elbo_book.models.VAE`.
         x_train: training data, as for :func:`fit`.
         x_test: held-out data, as for :func:`fit`.
         cache: the cache; None for ``ExperimentCache()`` (its default folder).
-        settings: keyword arguments of :func:`fit` (not ``optimizer`` or ``history``: a cached
-            run starts fresh).
+        settings: keyword arguments of :func:`fit` (not ``history``, and ``optimizer`` only
+            fresh: a cached run starts from the beginning).
 
     Returns:
         ``(history, hit)``, the run's :class:`History` and whether it came from the cache.
 
     Raises:
-        ValueError: a bad argument (as :func:`fit`), an unknown setting, ``optimizer`` or
-            ``history`` given, or an objective without ``config()``.
+        ValueError: a bad argument (as :func:`fit`), an unknown setting, ``history`` or an
+            optimizer that has already taken steps, or an objective without ``config()``.
+        TypeError: a setting that JSON cannot encode (e.g. in an optimizer's defaults).
         NonFiniteLossError: the loss became NaN or inf (a miss only).
     """
     _check_model(model)
@@ -766,7 +769,7 @@ def cached_fit(
     if unknown:
         raise ValueError(
             f"cached_fit: unknown or uncacheable settings {sorted(unknown)} (allowed: "
-            f"{sorted(_CACHED_SETTINGS)}; a cached run cannot continue an optimizer or history)"
+            f"{sorted(_CACHED_SETTINGS)}; a cached run cannot continue a history)"
         )
     described: dict[str, Any] = {k: v for k, v in settings.items() if k != "progress"}
     if described.get("objective") is not None:
@@ -778,6 +781,17 @@ def cached_fit(
                 f"stopping must be a Convergence or None, got {type(stopping).__name__}"
             )
         described["stopping"] = stopping.to_dict()
+    if described.get("optimizer") is not None:
+        optimizer = described["optimizer"]
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
+        if optimizer.state:
+            raise ValueError("cached_fit needs a fresh optimizer (one that has taken no step)")
+        kind = type(optimizer)
+        described["optimizer"] = {
+            "class": f"{kind.__module__}.{kind.__qualname__}",
+            "defaults": dict(optimizer.defaults),
+        }
     described["device"] = str(resolve_device(settings.get("device")))
     initial = torch.cat([p.detach().reshape(-1).cpu() for p in model.state_dict().values()])
     key = ExperimentCache.key(
@@ -804,6 +818,7 @@ def cached_fit(
 _CACHED_SETTINGS = frozenset(
     {
         "objective",
+        "optimizer",
         "epochs",
         "batch_size",
         "lr",
