@@ -48,6 +48,10 @@ from elbo_book.validation import (
 
 __all__ = [
     "DEFAULT_PAIRS_PER_CHUNK",
+    "CIWAEObjective",
+    "IWAEObjective",
+    "MIWAEObjective",
+    "PIWAEObjective",
     "exact_iwae_bound",
     "iwae_bound",
     "iwae_loss",
@@ -354,3 +358,392 @@ def exact_iwae_bound(
     counts = _compositions(n_samples, w.size)
     log_prob = gammaln(n_samples + 1) - gammaln(counts + 1).sum(axis=1) + counts @ np.log(q)
     return float(np.sum(np.exp(log_prob) * np.log(counts @ w / n_samples)))
+
+
+def _held_out_bound(
+    model: LatentVariableModel, x: torch.Tensor, n_samples: int, batch_size: int
+) -> float:
+    """The mean over the rows of ``x`` of log (1/K) Σ_k w_k, ``batch_size`` rows at a time."""
+    total = 0.0
+    for start in range(0, x.shape[0], batch_size):
+        batch = x[start : start + batch_size].to(_device(model), _dtype(model))
+        total += float(log_evidence_estimate(model, batch, n_samples=n_samples, reduction="sum"))
+    return total / x.shape[0]
+
+
+def _device(model: LatentVariableModel) -> torch.device:
+    return next(iter(model.parameters())).device  # type: ignore[attr-defined]
+
+
+def _dtype(model: LatentVariableModel) -> torch.dtype:
+    return next(iter(model.parameters())).dtype  # type: ignore[attr-defined]
+
+
+def _grouped_log_weights(
+    model: LatentVariableModel, x: torch.Tensor, n_outer: int, n_inner: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """log w for M·K reparameterised draws, as ``(M·K, *batch)`` and ``(M, K, *batch)``."""
+    q = variational_distribution(model, x, None)
+    if not q.has_rsample:
+        raise ValueError(f"the objective needs a reparameterisable q (with rsample), got {q!r}")
+    z = q.rsample(torch.Size([n_outer * n_inner]))
+    log_w = _log_weights(model, x, z, q)
+    return log_w, log_w.reshape(n_outer, n_inner, *log_w.shape[1:])
+
+
+def _check_batch(x: object) -> torch.Tensor:
+    data = check_tensor(x, "x", ndim=2)
+    if data.shape[0] == 0:
+        raise ValueError("x must contain at least one example")
+    return data
+
+
+class IWAEObjective:
+    """The K-sample importance-weighted bound as a training objective (Burda et al. 2016).
+
+    ``loss`` is :func:`iwae_loss`, −mean_n log (1/K) Σ_k w_{nk}, with the ``"standard"`` or the
+    ``"dreg"`` gradient; ``held_out`` is the same bound L_K on held-out data (K draws per row,
+    ``eval_batch_size`` rows at a time, no gradients).  K = 1 trains the VAE on the one-draw
+    Monte Carlo ELBO.  An :class:`~elbo_book.training.Objective` for
+    :func:`elbo_book.training.fit`.
+
+    Args:
+        n_samples: K ≥ 1.
+        estimator: ``"standard"`` (Burda et al.) or ``"dreg"`` (Tucker et al. 2019).
+        eval_batch_size: rows per pass of ``held_out``, ≥ 1.
+
+    Raises:
+        ValueError: a bad argument.
+    """
+
+    def __init__(
+        self,
+        n_samples: int,
+        *,
+        estimator: Literal["standard", "dreg"] = "standard",
+        eval_batch_size: int = 500,
+    ) -> None:
+        self.n_samples = check_int(n_samples, "n_samples")
+        check_choice(estimator, "estimator", ("standard", "dreg"))
+        self.estimator: Literal["standard", "dreg"] = estimator
+        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
+
+    def loss(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
+        """−L_K estimated on the minibatch ``x`` (a mean over its rows).
+
+        Args:
+            model: the model (with an encoder).
+            x: a minibatch, shape ``(B, data_dim)``.
+
+        Returns:
+            The 0-d loss, with the chosen estimator's gradient.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        return iwae_loss(model, x, n_samples=self.n_samples, estimator=self.estimator)
+
+    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
+        """L_K on the held-out rows of ``x``, their mean in nats.
+
+        Args:
+            model: the model (with an encoder).
+            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
+
+        Returns:
+            The mean bound.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        return _held_out_bound(model, _check_batch(x), self.n_samples, self.eval_batch_size)
+
+    def config(self) -> dict[str, object]:
+        """The parameters, for cache keys.
+
+        Returns:
+            ``n_samples``, ``estimator`` and ``eval_batch_size``.
+        """
+        return {
+            "n_samples": self.n_samples,
+            "estimator": self.estimator,
+            "eval_batch_size": self.eval_batch_size,
+        }
+
+
+class MIWAEObjective:
+    """The multiply importance-weighted bound of Rainforth et al. (2018), M groups of K draws.
+
+    With M·K draws z_{mk} ~ q(z|x) and weights w_{mk},
+
+        L_{M,K}(x) = E[ (1/M) Σ_m log (1/K) Σ_k w_{mk} ],
+
+    the average of M independent K-sample bounds: its value is L_K, but its gradient averages M
+    independent estimates, which raises the encoder's gradient SNR.  M = 1 is the IWAE bound
+    L_K, K = 1 the ELBO estimated with M draws.  ``held_out`` is L_{M,K} on held-out data.
+    An :class:`~elbo_book.training.Objective` for :func:`elbo_book.training.fit`.
+
+    Args:
+        n_outer: M ≥ 1.
+        n_inner: K ≥ 1.
+        eval_batch_size: rows per pass of ``held_out``, ≥ 1.
+
+    Raises:
+        ValueError: a bad argument.
+    """
+
+    def __init__(self, n_outer: int, n_inner: int, *, eval_batch_size: int = 500) -> None:
+        self.n_outer = check_int(n_outer, "n_outer")
+        self.n_inner = check_int(n_inner, "n_inner")
+        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
+
+    def bound(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
+        """The single-draw estimate (1/M) Σ_m log (1/K) Σ_k w_{mk} of every row of ``x``.
+
+        Args:
+            model: the model (with an encoder).
+            x: data, shape ``(B, data_dim)``, B ≥ 1.
+
+        Returns:
+            Shape ``(B,)``, differentiable (the standard reparameterised gradient).
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        _, grouped = _grouped_log_weights(model, _check_batch(x), self.n_outer, self.n_inner)
+        return log_mean_exp(grouped, dim=1).mean(dim=0)
+
+    def loss(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
+        """−L_{M,K} estimated on the minibatch ``x`` (a mean over its rows).
+
+        Args:
+            model: the model (with an encoder).
+            x: a minibatch, shape ``(B, data_dim)``.
+
+        Returns:
+            The 0-d loss.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        return -self.bound(model, x).mean()
+
+    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
+        """L_{M,K} on the held-out rows of ``x``, their mean in nats.
+
+        Args:
+            model: the model (with an encoder).
+            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
+
+        Returns:
+            The mean bound.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        data = _check_batch(x)
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, data.shape[0], self.eval_batch_size):
+                batch = data[start : start + self.eval_batch_size]
+                total += float(self.bound(model, batch.to(_device(model), _dtype(model))).sum())
+        return total / data.shape[0]
+
+    def config(self) -> dict[str, object]:
+        """The parameters, for cache keys.
+
+        Returns:
+            ``n_outer``, ``n_inner`` and ``eval_batch_size``.
+        """
+        return {
+            "n_outer": self.n_outer,
+            "n_inner": self.n_inner,
+            "eval_batch_size": self.eval_batch_size,
+        }
+
+
+class CIWAEObjective:
+    """The combination bound of Rainforth et al. (2018): β · ELBO + (1 − β) · IWAE, same draws.
+
+    With K draws z_k ~ q(z|x) and weights w_k,
+
+        L^CIWAE_β(x) = E[ β · (1/K) Σ_k log w_k + (1 − β) · log (1/K) Σ_k w_k ],
+
+    a lower bound on log p(x) for every β in [0, 1]: β = 1 is the ELBO (estimated with K
+    draws), β = 0 the IWAE bound L_K.  ``held_out`` is the same combination on held-out data.
+    An :class:`~elbo_book.training.Objective` for :func:`elbo_book.training.fit`.
+
+    Args:
+        n_samples: K ≥ 1.
+        beta: β in [0, 1].
+        eval_batch_size: rows per pass of ``held_out``, ≥ 1.
+
+    Raises:
+        ValueError: a bad argument.
+    """
+
+    def __init__(self, n_samples: int, beta: float, *, eval_batch_size: int = 500) -> None:
+        self.n_samples = check_int(n_samples, "n_samples")
+        if isinstance(beta, bool) or not isinstance(beta, int | float) or not 0 <= beta <= 1:
+            raise ValueError(f"beta must be a number in [0, 1], got {beta!r}")
+        self.beta = float(beta)
+        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
+
+    def bound(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
+        """The single-draw estimate β · mean_k log w_k + (1 − β) · log mean_k w_k per row.
+
+        Args:
+            model: the model (with an encoder).
+            x: data, shape ``(B, data_dim)``, B ≥ 1.
+
+        Returns:
+            Shape ``(B,)``, differentiable (the standard reparameterised gradient).
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        log_w, _ = _grouped_log_weights(model, _check_batch(x), 1, self.n_samples)
+        return self.beta * log_w.mean(dim=0) + (1 - self.beta) * log_mean_exp(log_w, dim=0)
+
+    def loss(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
+        """−L^CIWAE_β estimated on the minibatch ``x`` (a mean over its rows).
+
+        Args:
+            model: the model (with an encoder).
+            x: a minibatch, shape ``(B, data_dim)``.
+
+        Returns:
+            The 0-d loss.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        return -self.bound(model, x).mean()
+
+    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
+        """L^CIWAE_β on the held-out rows of ``x``, their mean in nats.
+
+        Args:
+            model: the model (with an encoder).
+            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
+
+        Returns:
+            The mean bound.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        data = _check_batch(x)
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, data.shape[0], self.eval_batch_size):
+                batch = data[start : start + self.eval_batch_size]
+                total += float(self.bound(model, batch.to(_device(model), _dtype(model))).sum())
+        return total / data.shape[0]
+
+    def config(self) -> dict[str, object]:
+        """The parameters, for cache keys.
+
+        Returns:
+            ``n_samples``, ``beta`` and ``eval_batch_size``.
+        """
+        return {
+            "n_samples": self.n_samples,
+            "beta": self.beta,
+            "eval_batch_size": self.eval_batch_size,
+        }
+
+
+class PIWAEObjective:
+    """Partially importance-weighted training (Rainforth et al. 2018): two bounds, one draw set.
+
+    From M·K draws z_{mk} ~ q(z|x), the decoder (θ: every parameter outside ``model.encoder``)
+    follows the gradient of the IWAE bound with all M·K draws, log (1/(MK)) Σ_{mk} w_{mk}, and
+    the encoder (φ: ``model.encoder``'s parameters) the gradient of the MIWAE bound
+    (1/M) Σ_m log (1/K) Σ_k w_{mk} of the same draws.  ``loss`` computes both gradients with
+    ``torch.autograd.grad`` and returns a surrogate whose value is −IWAE_{MK} and whose gradient
+    with respect to each parameter group is that group's gradient (minus the bound's), so
+    ``loss.backward()`` delivers both.  ``held_out`` is the IWAE bound with M·K draws (the
+    decoder's objective, the tighter of the two).  An
+    :class:`~elbo_book.training.Objective` for :func:`elbo_book.training.fit`.
+
+    Args:
+        n_outer: M ≥ 1.
+        n_inner: K ≥ 1.
+        eval_batch_size: rows per pass of ``held_out``, ≥ 1.
+
+    Raises:
+        ValueError: a bad argument.
+    """
+
+    def __init__(self, n_outer: int, n_inner: int, *, eval_batch_size: int = 500) -> None:
+        self.n_outer = check_int(n_outer, "n_outer")
+        self.n_inner = check_int(n_inner, "n_inner")
+        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
+
+    def loss(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
+        """A surrogate with value −IWAE_{MK}(x) and the two groups' gradients (see above).
+
+        Args:
+            model: a model with an ``encoder`` module (e.g. :class:`~elbo_book.models.VAE`).
+            x: a minibatch, shape ``(B, data_dim)``.
+
+        Returns:
+            The 0-d surrogate loss.
+
+        Raises:
+            ValueError: a bad argument, or a model without an ``encoder`` module.
+        """
+        encoder_module = getattr(model, "encoder", None)
+        if not isinstance(encoder_module, torch.nn.Module):
+            raise ValueError(f"{type(model).__name__} has no encoder module")
+        encoder = [p for p in encoder_module.parameters() if p.requires_grad]
+        ids = {id(p) for p in encoder}
+        decoder = [
+            p
+            for p in model.parameters()  # type: ignore[attr-defined]
+            if p.requires_grad and id(p) not in ids
+        ]
+        log_w, grouped = _grouped_log_weights(model, _check_batch(x), self.n_outer, self.n_inner)
+        iwae = log_mean_exp(log_w, dim=0).mean()
+        miwae = log_mean_exp(grouped, dim=1).mean(dim=0).mean()
+        decoder_grads = torch.autograd.grad(-iwae, decoder, retain_graph=True, allow_unused=True)
+        encoder_grads = torch.autograd.grad(-miwae, encoder, allow_unused=True)
+        surrogate = sum(
+            (
+                (grad * p).sum()
+                for p, grad in zip(decoder + encoder, decoder_grads + encoder_grads, strict=True)
+                if grad is not None
+            ),
+            start=torch.zeros((), dtype=log_w.dtype, device=log_w.device),
+        )
+        return -iwae.detach() + surrogate - surrogate.detach()
+
+    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
+        """The IWAE bound with M·K draws on the held-out rows of ``x``, their mean in nats.
+
+        Args:
+            model: the model (with an encoder).
+            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
+
+        Returns:
+            The mean bound.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        return _held_out_bound(
+            model, _check_batch(x), self.n_outer * self.n_inner, self.eval_batch_size
+        )
+
+    def config(self) -> dict[str, object]:
+        """The parameters, for cache keys.
+
+        Returns:
+            ``n_outer``, ``n_inner`` and ``eval_batch_size``.
+        """
+        return {
+            "n_outer": self.n_outer,
+            "n_inner": self.n_inner,
+            "eval_batch_size": self.eval_batch_size,
+        }

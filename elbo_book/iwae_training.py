@@ -1,11 +1,16 @@
 """Training a VAE on the K-sample importance-weighted bound, and the two numbers IWAE papers report.
 
 :func:`fit_iwae` maximises the minibatch mean of log (1/K) Σ_k w_k with Adam, where
-w_k = p(x, z_k)/q(z_k|x), z_k ~ q(z|x) (Burda et al. 2016).  K = 1 is the ordinary VAE trained
-on the one-draw Monte Carlo ELBO.  After every epoch it evaluates the same bound L_K on a
-held-out set (K draws per image, 500 images at a time, no gradients), and it stops once
-that held-out bound has converged (:class:`elbo_book.stopping.Convergence`), so every model is
-compared at convergence of the objective it was trained on.
+w_k = p(x, z_k)/q(z_k|x), z_k ~ q(z|x) (Burda et al. 2016): it is
+:func:`elbo_book.training.fit` with an :class:`elbo_book.importance.IWAEObjective` and
+``torch.optim.Adam``'s default (unfused) implementation, so ``fit``'s one loop does the
+training and its :class:`~elbo_book.training.History` records it (``train_objective``,
+``held_out``).  K = 1 is the ordinary VAE trained on the one-draw Monte Carlo ELBO.  After every
+epoch it evaluates the same bound L_K on a held-out set (K draws per image, 500 images at a
+time, no gradients), and it stops once that held-out bound has converged
+(:class:`elbo_book.stopping.Convergence`), so every model is compared at convergence of the
+objective it was trained on.  To cache such runs, call :func:`elbo_book.training.cached_fit`
+with the same objective and optimizer.
 
 The two numbers are the held-out log-likelihood, the mean over images of the importance-sampled
 log p(x) ≈ log (1/K) Σ_k w_k with K = 5000 by default and its standard error over images (sd/√N),
@@ -23,77 +28,22 @@ trained weights instead of retraining.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 
-from elbo_book.experiment_cache import ExperimentCache, tensor_digest
-from elbo_book.importance import iwae_loss, log_evidence_estimate
+from elbo_book.importance import IWAEObjective, log_evidence_estimate
 from elbo_book.models import VAE
 from elbo_book.stopping import Convergence
-from elbo_book.validation import check_choice, check_int, check_positive, check_seed, check_tensor
+from elbo_book.training import History, fit
+from elbo_book.validation import check_int, check_positive, check_tensor
 
 __all__ = [
-    "BoundHistory",
     "active_units",
-    "cached_fit_iwae",
     "fit_iwae",
     "held_out_log_likelihood",
     "log_likelihood_per_image",
 ]
-
-
-@dataclass
-class BoundHistory:
-    """Per-epoch averages of the K-sample bound (nats per example) and the stop record.
-
-    Attributes:
-        n_samples: the K of the bound that was trained and evaluated.
-        train_bound: the minibatch bound averaged over each epoch's examples, as they were seen.
-        test_bound: the held-out bound after each epoch.
-        stop_reason: ``"converged"`` (the rule fired) or ``"epochs"`` (the budget ran out).
-        converged_epoch: the epoch after which the rule fired, or None.
-        stop_note: a sentence with the details of the stop.
-    """
-
-    n_samples: int
-    train_bound: list[float] = field(default_factory=list)
-    test_bound: list[float] = field(default_factory=list)
-    stop_reason: str | None = None
-    converged_epoch: int | None = None
-    stop_note: str = ""
-
-    @property
-    def epochs(self) -> int:
-        """Number of completed epochs."""
-        return len(self.train_bound)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The history as a dict of plain values (for the experiment cache).
-
-        Returns:
-            The fields by name.
-        """
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: object) -> BoundHistory:
-        """Inverse of :meth:`to_dict`.
-
-        Args:
-            data: a dict with exactly the fields of :class:`BoundHistory`.
-
-        Returns:
-            The history.
-
-        Raises:
-            ValueError: ``data`` is not such a dict.
-        """
-        expected = set(cls.__dataclass_fields__)
-        if not isinstance(data, dict) or set(data) != expected:
-            raise ValueError(f"a BoundHistory must be a dict with keys {sorted(expected)}")
-        return cls(**data)
 
 
 def _check_vae(model: object) -> VAE:
@@ -110,15 +60,6 @@ def _check_data(model: VAE, x: object, name: str) -> torch.Tensor:
     return data
 
 
-@torch.no_grad()
-def _held_out_bound(model: VAE, x: torch.Tensor, n_samples: int, batch_size: int) -> float:
-    total = 0.0
-    for start in range(0, x.shape[0], batch_size):
-        batch = x[start : start + batch_size].to(model.device, model.dtype)
-        total += float(log_evidence_estimate(model, batch, n_samples=n_samples, reduction="sum"))
-    return total / x.shape[0]
-
-
 def fit_iwae(
     model: VAE,
     x_train: torch.Tensor,
@@ -131,13 +72,14 @@ def fit_iwae(
     lr: float = 1e-3,
     estimator: Literal["standard", "dreg"] = "standard",
     seed: int = 0,
-) -> BoundHistory:
+) -> History:
     """Train ``model`` with Adam on −L_K until the held-out L_K converges; return the history.
 
     Each step draws K latents per example and follows the gradient of −mean_n log (1/K)
-    Σ_k w_{nk} (:func:`elbo_book.importance.iwae_loss` with ``estimator``).  Seeded like
-    :func:`elbo_book.training.fit`: ``torch.manual_seed(seed)`` for the draws and a generator
-    with the same seed for the minibatch order.  Trains on the model's device, in its dtype.
+    Σ_k w_{nk} (:func:`elbo_book.importance.iwae_loss` with ``estimator``).  This is
+    ``fit(model, x_train, x_test, objective=IWAEObjective(n_samples, estimator=estimator),
+    optimizer=torch.optim.Adam(model.parameters(), lr=lr), epochs=max_epochs, ...)`` on the
+    model's device, seeded as :func:`elbo_book.training.fit` is.
 
     Args:
         model: the :class:`~elbo_book.models.VAE` to train (in place).
@@ -152,105 +94,32 @@ def fit_iwae(
         seed: the seed, an int in [0, 2**63).
 
     Returns:
-        The :class:`BoundHistory`.
+        The :class:`~elbo_book.training.History`: ``train_objective`` (the epoch's mean
+        minibatch bound) and ``held_out`` (the held-out bound) per epoch, and the stop record.
 
     Raises:
-        ValueError: a bad argument (before any step), or a loss that became NaN or inf.
+        ValueError: a bad argument (before any step).
+        NonFiniteLossError: the loss became NaN or inf.
     """
     _check_vae(model)
-    n_samples = check_int(n_samples, "n_samples")
     if not isinstance(stopping, Convergence):
         raise ValueError(f"stopping must be a Convergence, got {type(stopping).__name__}")
     max_epochs = check_int(max_epochs, "max_epochs")
-    batch_size = check_int(batch_size, "batch_size")
-    lr = check_positive(lr, "lr")
-    check_choice(estimator, "estimator", ("standard", "dreg"))
-    seed = check_seed(seed)
-    train = _check_data(model, x_train, "x_train").to(model.device, model.dtype)
-    _check_data(model, x_test, "x_test")
-    torch.manual_seed(seed)
-    order_generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history = BoundHistory(n_samples=n_samples)
-    for _ in range(max_epochs):
-        model.train()
-        order = torch.randperm(train.shape[0], generator=order_generator)
-        total = 0.0
-        for start in range(0, train.shape[0], batch_size):
-            batch = train[order[start : start + batch_size]]
-            loss = iwae_loss(model, batch, n_samples=n_samples, estimator=estimator)
-            value = loss.item()
-            if not math.isfinite(value):
-                raise ValueError(f"non-finite loss {value} in epoch {history.epochs + 1}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total -= value * batch.shape[0]
-        history.train_bound.append(total / train.shape[0])
-        model.eval()
-        history.test_bound.append(_held_out_bound(model, x_test, n_samples, 500))
-        if stopping.converged(history.test_bound):
-            history.stop_reason, history.converged_epoch = "converged", history.epochs
-            history.stop_note = stopping.describe(history.test_bound)
-            return history
-    history.stop_reason = "epochs"
-    history.stop_note = stopping.describe(history.test_bound)
-    return history
-
-
-def cached_fit_iwae(
-    model: VAE,
-    x_train: torch.Tensor,
-    x_test: torch.Tensor,
-    *,
-    cache: ExperimentCache | None = None,
-    **settings: Any,
-) -> tuple[BoundHistory, bool]:
-    """:func:`fit_iwae`, or the stored result of an identical earlier run.
-
-    The key covers the model's configuration, a digest of its *initial* weights (so the seed
-    of the initialisation counts), digests of both data sets and every setting; the stopping
-    rule enters through :meth:`~elbo_book.stopping.Convergence.to_dict`.  A hit loads the
-    trained weights into ``model``.
-
-    Args:
-        model: the freshly initialised :class:`~elbo_book.models.VAE`.
-        x_train: training data, as for :func:`fit_iwae`.
-        x_test: held-out data, as for :func:`fit_iwae`.
-        cache: the cache; None for ``ExperimentCache()`` (its default folder).
-        settings: the keyword arguments of :func:`fit_iwae` (``n_samples`` and ``stopping``
-            required).
-
-    Returns:
-        ``(history, hit)``, the run's history and whether it came from the cache.
-
-    Raises:
-        ValueError: a bad argument (as :func:`fit_iwae`).
-    """
-    _check_vae(model)
-    cache = ExperimentCache() if cache is None else cache
-    if not isinstance(cache, ExperimentCache):
-        raise ValueError(f"cache must be an ExperimentCache or None, got {type(cache).__name__}")
-    stopping = settings.get("stopping")
-    if not isinstance(stopping, Convergence):
-        raise ValueError("settings must include stopping=Convergence(...)")
-    initial = torch.cat([p.detach().reshape(-1).cpu() for p in model.state_dict().values()])
-    description = {
-        "kind": "elbo_book.iwae_training.fit_iwae",
-        "config": model.config.to_dict(),
-        "initial_weights": tensor_digest(initial),
-        "x_train": tensor_digest(x_train),
-        "x_test": tensor_digest(x_test),
-        "settings": {**settings, "stopping": stopping.to_dict()},
-    }
-    key = ExperimentCache.key(**description)
-    payload = cache.load(key)
-    if payload is not None:
-        model.load_state_dict(payload["state"])
-        return BoundHistory.from_dict(payload["history"]), True
-    history = fit_iwae(model, x_train, x_test, **settings)
-    cache.save(key, {"state": model.state_dict(), "history": history.to_dict()})
-    return history, False
+    objective = IWAEObjective(n_samples, estimator=estimator)
+    optimizer = torch.optim.Adam(model.parameters(), lr=check_positive(lr, "lr"))
+    return fit(
+        model,
+        x_train,
+        x_test,
+        objective=objective,
+        epochs=max_epochs,
+        batch_size=batch_size,
+        seed=seed,
+        device=model.device,
+        progress=False,
+        optimizer=optimizer,
+        stopping=stopping,
+    )
 
 
 def log_likelihood_per_image(

@@ -7,6 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from elbo_book.importance import (
+    CIWAEObjective,
+    IWAEObjective,
+    MIWAEObjective,
+    PIWAEObjective,
     iwae_bound,
     iwae_loss,
     log_evidence_estimate,
@@ -276,3 +280,156 @@ def test_stl_gradient_is_biased_for_k2_and_unbiased_for_k1() -> None:
             assert abs(diff) < 4 * math.hypot(means[k, estimator][1], means[k, "standard"][1])
     bias = means[2, "stl"][0] - means[2, "standard"][0]
     assert abs(bias) > 20 * math.hypot(means[2, "stl"][1], means[2, "standard"][1])
+
+
+def _small_vae(seed: int = 0) -> tuple[VAE, torch.Tensor]:
+    seed_everything(seed)
+    model = VAE(6, 2, hidden=(8,), activation="tanh")
+    x = (torch.rand(5, 6) > 0.5).float()
+    return model, x
+
+
+def _value_and_grads(model: VAE, loss_fn, seed: int):  # type: ignore[no-untyped-def]
+    """The loss and its gradient for every parameter, with the draws of ``seed``."""
+    torch.manual_seed(seed)
+    loss = loss_fn()
+    grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+    return float(loss.detach()), [
+        torch.zeros_like(p) if g is None else g
+        for p, g in zip(model.parameters(), grads, strict=True)
+    ]
+
+
+def _assert_same(a, b, rtol: float = 1e-6) -> None:  # type: ignore[no-untyped-def]
+    assert a[0] == pytest.approx(b[0], rel=rtol)
+    for ga, gb in zip(a[1], b[1], strict=True):
+        torch.testing.assert_close(ga, gb, rtol=rtol, atol=1e-6)
+
+
+@pytest.mark.parametrize("k", [1, 3, 7])
+def test_miwae_with_one_group_is_iwae(k: int) -> None:
+    model, x = _small_vae()
+    miwae = _value_and_grads(model, lambda: MIWAEObjective(1, k).loss(model, x), seed=4)
+    iwae = _value_and_grads(model, lambda: IWAEObjective(k).loss(model, x), seed=4)
+    _assert_same(miwae, iwae)
+    torch.manual_seed(5)
+    a = MIWAEObjective(1, k).held_out(model, x)
+    torch.manual_seed(5)
+    assert a == pytest.approx(IWAEObjective(k).held_out(model, x), rel=1e-6)
+
+
+@pytest.mark.parametrize("m", [1, 4])
+def test_one_draw_per_group_is_the_elbo(m: int) -> None:
+    """K = 1: MIWAE(M, 1), CIWAE(M draws, β = 1) and minus the M-draw Monte Carlo ELBO agree on
+    the same draws, and their mean over many draws is the VAE's (closed-form KL) ELBO."""
+    model, x = _small_vae()
+    model.requires_grad_(False)
+    torch.manual_seed(6)
+    monte_carlo = -log_importance_weights(model, x, n_samples=m).mean()
+    torch.manual_seed(6)
+    miwae = MIWAEObjective(m, 1).loss(model, x)
+    torch.manual_seed(6)
+    ciwae = CIWAEObjective(m, 1.0).loss(model, x)
+    assert float(miwae) == pytest.approx(float(monte_carlo), rel=1e-6)
+    assert float(ciwae) == pytest.approx(float(monte_carlo), rel=1e-6)
+    torch.manual_seed(7)
+    many = torch.stack([MIWAEObjective(m, 1).loss(model, x) for _ in range(4000)]).detach()
+    standard_error = float(many.std()) / math.sqrt(len(many))
+    with torch.no_grad():
+        reference = float(elbo(model, x, n_samples=20_000))  # closed-form KL, near-exact
+    assert abs(float(many.mean()) + reference) < 4 * standard_error
+
+
+def test_ciwae_interpolates_between_the_elbo_and_iwae() -> None:
+    """β = 0 is the IWAE bound (value and gradient); β = 1 the K-draw ELBO; in between the
+    value is the same mix of the two, on the same draws."""
+    model, x = _small_vae()
+    ciwae0 = _value_and_grads(model, lambda: CIWAEObjective(5, 0.0).loss(model, x), seed=8)
+    iwae = _value_and_grads(model, lambda: IWAEObjective(5).loss(model, x), seed=8)
+    _assert_same(ciwae0, iwae)
+    torch.manual_seed(8)
+    log_w = log_importance_weights(model, x, n_samples=5)
+    elbo_k, iwae_k = log_w.mean(0).mean(), log_mean_exp(log_w, 0).mean()
+    torch.manual_seed(8)
+    half = CIWAEObjective(5, 0.25).loss(model, x)
+    assert float(half) == pytest.approx(-float(0.25 * elbo_k + 0.75 * iwae_k), rel=1e-6)
+    assert float(iwae_k) >= float(elbo_k)  # Jensen, draw by draw
+
+
+def test_piwae_gives_the_encoder_miwae_and_the_decoder_iwae_gradients() -> None:
+    model, x = _small_vae()
+    encoder = {id(p) for p in model.encoder.parameters()}
+    piwae = _value_and_grads(model, lambda: PIWAEObjective(3, 2).loss(model, x), seed=9)
+    miwae = _value_and_grads(model, lambda: MIWAEObjective(3, 2).loss(model, x), seed=9)
+    iwae = _value_and_grads(model, lambda: IWAEObjective(6).loss(model, x), seed=9)
+    assert piwae[0] == pytest.approx(iwae[0], rel=1e-6)  # the value: −IWAE with M·K draws
+    checked = {"encoder": 0, "decoder": 0}
+    for p, g, g_miwae, g_iwae in zip(model.parameters(), piwae[1], miwae[1], iwae[1], strict=True):
+        part = "encoder" if id(p) in encoder else "decoder"
+        torch.testing.assert_close(
+            g, g_miwae if part == "encoder" else g_iwae, rtol=1e-6, atol=1e-7
+        )
+        checked[part] += 1
+    assert checked["encoder"] > 0 and checked["decoder"] > 0
+    # the two gradients really differ here, so the test can tell them apart
+    assert not torch.allclose(miwae[1][0], iwae[1][0])
+    torch.manual_seed(3)
+    held = PIWAEObjective(3, 2).held_out(model, x)
+    torch.manual_seed(3)
+    assert held == pytest.approx(IWAEObjective(6).held_out(model, x), rel=1e-6)
+
+
+def test_objectives_train_with_fit_and_cache_keys() -> None:
+    from elbo_book.training import Objective, fit, objective_key
+
+    model, _ = _small_vae()
+    data = (torch.rand(120, 6, generator=torch.Generator().manual_seed(0)) > 0.3).float()
+    for objective in (
+        IWAEObjective(3, estimator="dreg"),
+        MIWAEObjective(2, 2),
+        CIWAEObjective(4, 0.5),
+        PIWAEObjective(2, 2),
+    ):
+        assert isinstance(objective, Objective)
+        model, _ = _small_vae()
+        history = fit(
+            model,
+            data[:100],
+            data[100:],
+            objective=objective,
+            epochs=8,
+            batch_size=20,
+            lr=1e-2,
+            progress=False,
+            device="cpu",
+        )
+        assert history.held_out[-1] > history.held_out[0]
+        assert objective_key(objective)["config"] == objective.config()
+    assert IWAEObjective(3).config() != IWAEObjective(3, estimator="dreg").config()
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: IWAEObjective(0), "n_samples"),
+        (lambda: IWAEObjective(2, estimator="stl"), "estimator"),
+        (lambda: MIWAEObjective(0, 2), "n_outer"),
+        (lambda: MIWAEObjective(2, 0), "n_inner"),
+        (lambda: PIWAEObjective(2, 2, eval_batch_size=0), "eval_batch_size"),
+        (lambda: CIWAEObjective(2, 1.5), "beta"),
+        (lambda: CIWAEObjective(2, True), "beta"),
+    ],
+)
+def test_objectives_reject_bad_arguments(make, match: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_objectives_reject_bad_batches() -> None:
+    model, x = _small_vae()
+    with pytest.raises(ValueError, match="x"):
+        MIWAEObjective(2, 2).loss(model, x[0])
+    with pytest.raises(ValueError, match="at least one"):
+        CIWAEObjective(2, 0.5).held_out(model, x[:0])
+    with pytest.raises(ValueError, match="encoder"):
+        PIWAEObjective(2, 2).loss(ConjugateGaussian(2, 0.7), x)  # type: ignore[arg-type]

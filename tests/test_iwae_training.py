@@ -4,11 +4,9 @@ import pytest
 import torch
 
 from elbo_book.experiment_cache import ExperimentCache
-from elbo_book.importance import log_evidence_estimate
+from elbo_book.importance import IWAEObjective, iwae_loss, log_evidence_estimate
 from elbo_book.iwae_training import (
-    BoundHistory,
     active_units,
-    cached_fit_iwae,
     fit_iwae,
     held_out_log_likelihood,
     log_likelihood_per_image,
@@ -16,6 +14,7 @@ from elbo_book.iwae_training import (
 from elbo_book.models import VAE
 from elbo_book.reproducibility import seed_everything
 from elbo_book.stopping import Convergence
+from elbo_book.training import History, cached_fit
 
 
 def _data(n: int = 240, dim: int = 12, seed: int = 0) -> torch.Tensor:
@@ -39,10 +38,60 @@ def test_fit_iwae_improves_the_held_out_bound_and_stops() -> None:
     rule = Convergence(window=3, threshold=0.05)
     history = fit_iwae(model, x[:200], x[200:], n_samples=5, stopping=rule, max_epochs=300, lr=1e-2)
     assert history.stop_reason == "converged" and history.converged_epoch == history.epochs
-    assert history.epochs < 300 and len(history.test_bound) == history.epochs
-    assert history.test_bound[-1] > before + 1.0
-    assert rule.converged(history.test_bound) and not rule.converged(history.test_bound[:-1])
+    assert history.epochs < 300 and len(history.held_out) == history.epochs
+    assert history.held_out[-1] > before + 1.0
+    assert rule.converged(history.held_out) and not rule.converged(history.held_out[:-1])
     assert "improved by" in history.stop_note
+
+
+def _loop_before_the_merge(
+    model: VAE, x_train: torch.Tensor, x_test: torch.Tensor, n_samples: int, epochs: int
+) -> tuple[list[float], list[float]]:
+    """The training loop fit_iwae had before it became fit with an IWAEObjective (a reference)."""
+    torch.manual_seed(0)
+    order_generator = torch.Generator().manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    train_bound, test_bound = [], []
+    for _ in range(epochs):
+        model.train()
+        order = torch.randperm(x_train.shape[0], generator=order_generator)
+        total = 0.0
+        for start in range(0, x_train.shape[0], 50):
+            batch = x_train[order[start : start + 50]]
+            loss = iwae_loss(model, batch, n_samples=n_samples)
+            value = loss.item()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total -= value * batch.shape[0]
+        train_bound.append(total / x_train.shape[0])
+        model.eval()
+        with torch.no_grad():
+            estimate = log_evidence_estimate(model, x_test, n_samples=n_samples, reduction="sum")
+        test_bound.append(float(estimate) / x_test.shape[0])
+    return train_bound, test_bound
+
+
+@pytest.mark.parametrize("n_samples", [1, 5])
+def test_fit_iwae_reproduces_its_former_loop_bit_for_bit(n_samples: int) -> None:
+    """The same seeds, draws, minibatches and unfused Adam: equal weights and bounds."""
+    x = _data()
+    reference, folded = _vae(), _vae()
+    expected = _loop_before_the_merge(reference, x[:200], x[200:], n_samples, 3)
+    rule = Convergence(window=50, threshold=0.01)
+    history = fit_iwae(
+        folded,
+        x[:200],
+        x[200:],
+        n_samples=n_samples,
+        stopping=rule,
+        max_epochs=3,
+        batch_size=50,
+        lr=1e-2,
+    )
+    assert (history.train_objective, history.held_out) == expected
+    for a, b in zip(reference.state_dict().values(), folded.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_fit_iwae_budget_and_reproducibility() -> None:
@@ -54,9 +103,8 @@ def test_fit_iwae_budget_and_reproducibility() -> None:
         runs.append(fit_iwae(model, x[:200], x[200:], n_samples=3, stopping=rule, max_epochs=2))
     assert runs[0].stop_reason == "epochs" and runs[0].epochs == 2
     assert runs[0].to_dict() == runs[1].to_dict()
-    assert BoundHistory.from_dict(runs[0].to_dict()) == runs[0]
-    with pytest.raises(ValueError, match="BoundHistory"):
-        BoundHistory.from_dict({"n_samples": 1})
+    assert History.from_dict(runs[0].to_dict()) == runs[0]
+    assert runs[0].elbo == [] and len(runs[0].train_objective) == 2
 
 
 @pytest.mark.parametrize(
@@ -79,22 +127,53 @@ def test_fit_iwae_rejects_bad_arguments(kwargs: dict[str, object], message: str)
         fit_iwae(object(), x, x, n_samples=1, stopping=Convergence())  # type: ignore[arg-type]
 
 
-def test_cached_fit_iwae_hits_on_the_second_call(tmp_path: object) -> None:
+def test_cached_fit_of_an_iwae_run_hits_and_equals_retraining(tmp_path: object) -> None:
     x = _data()
     cache = ExperimentCache(tmp_path)  # type: ignore[arg-type]
-    settings = {"n_samples": 2, "stopping": Convergence(window=2, threshold=1.0), "max_epochs": 3}
-    first, hit_first = cached_fit_iwae(_vae(), x[:200], x[200:], cache=cache, **settings)
+    rule = Convergence(window=2, threshold=1.0)
+
+    def cached(model: VAE) -> tuple[History, bool]:
+        return cached_fit(
+            model,
+            x[:200],
+            x[200:],
+            cache=cache,
+            objective=IWAEObjective(2),
+            epochs=3,
+            batch_size=100,
+            stopping=rule,
+            optimizer=torch.optim.Adam(model.parameters(), lr=1e-3),
+            device="cpu",
+            progress=False,
+        )
+
+    first, hit_first = cached(_vae())
     trained = _vae()
-    second, hit_second = cached_fit_iwae(trained, x[:200], x[200:], cache=cache, **settings)
+    second, hit_second = cached(trained)
     assert (hit_first, hit_second) == (False, True) and first == second
     retrained = _vae()
-    fit_iwae(retrained, x[:200], x[200:], **settings)  # type: ignore[arg-type]
+    fit_iwae(retrained, x[:200], x[200:], n_samples=2, stopping=rule, max_epochs=3)
     for a, b in zip(trained.state_dict().values(), retrained.state_dict().values(), strict=True):
         assert torch.equal(a, b)  # the cache returns what retraining gives
-    _, hit_other_seed = cached_fit_iwae(_vae(seed=1), x[:200], x[200:], cache=cache, **settings)
-    assert not hit_other_seed  # other initial weights, another key
-    with pytest.raises(ValueError, match="stopping"):
-        cached_fit_iwae(_vae(), x, x, cache=cache, n_samples=2)
+    assert not cached(_vae(seed=1))[1]  # other initial weights, another key
+    model = _vae()
+    fused = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    _, hit_fused = cached_fit(
+        model,
+        x[:200],
+        x[200:],
+        cache=cache,
+        objective=IWAEObjective(2),
+        epochs=3,
+        batch_size=100,
+        stopping=rule,
+        optimizer=fused,
+        device="cpu",
+        progress=False,
+    )
+    assert not hit_fused  # the optimizer's defaults are in the key
+    with pytest.raises(ValueError, match="fresh optimizer"):
+        cached_fit(model, x, x, cache=cache, objective=IWAEObjective(2), optimizer=fused)
 
 
 def test_held_out_log_likelihood_mean_and_standard_error() -> None:
