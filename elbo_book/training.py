@@ -1,8 +1,11 @@
-"""Training a VAE by stochastic gradient ascent on the ELBO (or the β-objective).
+"""Training a VAE by stochastic gradient ascent on the ELBO (or the β-objective, or any objective).
 
-Each step maximises E_q[log p(x|z)] − w · KL(q(z|x) ‖ p(z)) averaged over a minibatch, with
-w = β, or w ramping linearly from 0 to β during a KL warm-up.  The history always records the
-true ELBO (w = 1) and its two terms, so numbers from β-VAEs and warm-up epochs are comparable.
+By default each step maximises E_q[log p(x|z)] − w · KL(q(z|x) ‖ p(z)) averaged over a
+minibatch, with w = β, or w ramping linearly from 0 to β during a KL warm-up.  The history then
+records the true ELBO (w = 1) and its two terms, so numbers from β-VAEs and warm-up epochs are
+comparable.  With an :class:`Objective` (``fit(..., objective=...)``) each step minimises that
+objective's minibatch loss instead (an importance-weighted bound, a β-TCVAE objective, …), and
+the history records minus the loss and the objective's own held-out value.
 
 Public API:
 
@@ -12,10 +15,14 @@ Public API:
 - :func:`resolve_device` — a checked ``torch.device`` from a name (CUDA only when available).
 - :func:`train_step` — one optimiser step on one minibatch; returns the batch's terms.
 - :func:`evaluate` — ELBO terms over a data set in minibatches, without gradients.
+- :class:`Objective` — the protocol of a trainable objective (``loss`` and ``held_out``).
 - :func:`fit` — seeded training loop with optional test set, warm-up, progress bar and
-  stopping at convergence of the held-out objective (the ELBO, or the β-objective;
-  ``elbo_book.stopping.Convergence``); it can
+  stopping at convergence of the held-out objective (the ELBO, the β-objective or an
+  :class:`Objective`'s ``held_out``; ``elbo_book.stopping.Convergence``); it can
   continue an earlier run (its optimiser and history).
+- :func:`cached_fit` — :func:`fit`, or the stored result of an identical earlier run
+  (``elbo_book.experiment_cache``); an objective enters the key through
+  :func:`objective_key`, its class and its ``config()``.
 
 Data sets (``x_train``, ``x_test``, the ``x`` of :func:`evaluate`) have shape ``(N, data_dim)``
 with N ≥ 1: one example per row, so every value is in nats per example (flatten images first).
@@ -27,11 +34,12 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 from tqdm import tqdm
 
+from elbo_book.experiment_cache import ExperimentCache, tensor_digest
 from elbo_book.models import VAE
 from elbo_book.objectives import ELBOTerms, _reconstruction_and_kl, elbo_terms
 from elbo_book.stopping import Convergence
@@ -47,10 +55,13 @@ from elbo_book.validation import (
 __all__ = [
     "History",
     "NonFiniteLossError",
+    "Objective",
     "adam",
+    "cached_fit",
     "default_device",
     "evaluate",
     "fit",
+    "objective_key",
     "resolve_device",
     "train_step",
 ]
@@ -110,6 +121,53 @@ class NonFiniteLossError(FloatingPointError):
         )
 
 
+@runtime_checkable
+class Objective(Protocol):
+    """What :func:`fit` can train: a minibatch loss to minimise and a held-out value to watch.
+
+    An objective is any object with these two methods (a structural protocol: no base class is
+    needed).  To be cached by :func:`cached_fit` it also needs ``config()``, a JSON-serialisable
+    dict of all its parameters (the cache key holds the objective's class and that dict).  An
+    objective with its own auxiliary network (e.g. FactorVAE's discriminator) updates that
+    network inside ``loss`` with its own optimiser, and says so in its docstring.
+    """
+
+    def loss(self, model: VAE, x: torch.Tensor) -> torch.Tensor:
+        """The scalar to minimise for the minibatch ``x`` (a mean over its rows).
+
+        Random draws come from torch's global generator (which :func:`fit` seeds).
+
+        Args:
+            model: the model being trained.
+            x: a minibatch, shape ``(B, data_dim)``, in the model's dtype and on its device.
+
+        Returns:
+            A 0-d tensor that ``backward()`` differentiates with respect to ``model``.
+
+        Raises:
+            ValueError: ``x`` does not suit the objective (an implementation's choice).
+        """
+        ...
+
+    def held_out(self, model: VAE, x: torch.Tensor) -> float:
+        """The value to monitor on held-out data, larger is better.
+
+        :func:`fit` calls it after every epoch with the model in eval mode and under
+        ``torch.no_grad()``.
+
+        Args:
+            model: the model being trained.
+            x: the held-out set, shape ``(N, data_dim)`` (any device and floating dtype).
+
+        Returns:
+            The value (e.g. a bound in nats per example).
+
+        Raises:
+            ValueError: ``x`` does not suit the objective (an implementation's choice).
+        """
+        ...
+
+
 @dataclass
 class History:
     """Per-epoch averages (nats per example), as Python floats.
@@ -117,7 +175,8 @@ class History:
     Train values (``elbo``, ``reconstruction``, ``kl``) are averaged over the epoch's examples
     as they were seen during the epoch; ``kl_weight`` is the mean KL weight of the epoch's steps
     (β, or less during a warm-up); test values (empty without a test set) are computed after
-    each epoch.
+    each epoch.  A run trained on an :class:`Objective` records only ``train_objective`` and
+    ``held_out`` (the other lists stay empty); a run of the β-objective leaves those two empty.
 
     Attributes:
         elbo: the train ELBO per epoch.
@@ -127,6 +186,10 @@ class History:
         test_elbo: the test ELBO after each epoch.
         test_reconstruction: the test reconstruction term after each epoch.
         test_kl: the test KL after each epoch.
+        train_objective: with an :class:`Objective`, minus the epoch's mean minibatch loss
+            (each batch weighted by its number of examples).
+        held_out: with an :class:`Objective` and a test set, ``objective.held_out(model,
+            x_test)`` after each epoch.
         stop_reason: why training ended: ``"epochs"`` (the epoch budget ran out),
             ``"converged"`` (the stopping rule fired after epoch ``converged_epoch``) or
             ``"non-finite"`` (a sweep's model whose loss became NaN/inf; :func:`fit` raises
@@ -142,6 +205,8 @@ class History:
     test_elbo: list[float] = field(default_factory=list)
     test_reconstruction: list[float] = field(default_factory=list)
     test_kl: list[float] = field(default_factory=list)
+    train_objective: list[float] = field(default_factory=list)
+    held_out: list[float] = field(default_factory=list)
     stop_reason: str | None = None
     converged_epoch: int | None = None
     stop_note: str = ""
@@ -149,7 +214,7 @@ class History:
     @property
     def epochs(self) -> int:
         """Number of completed epochs."""
-        return len(self.elbo)
+        return len(self.train_objective) if self.train_objective else len(self.elbo)
 
     def test_objective(self, beta: float) -> list[float]:
         """The held-out value of the objective trained with KL weight β, after each epoch:
@@ -191,8 +256,8 @@ class History:
 
         Args:
             data: a dict with the per-epoch fields of :class:`History`, each a list of numbers,
-                and optionally its stop fields (absent in checkpoints written before they
-                existed).
+                and optionally its stop fields and ``train_objective``/``held_out`` (absent in
+                checkpoints written before they existed).
 
         Returns:
             The history.
@@ -200,7 +265,8 @@ class History:
         Raises:
             ValueError: keys are missing or unknown, or a value has the wrong type.
         """
-        required, optional = set(_EPOCH_FIELDS), {"stop_reason", "converged_epoch", "stop_note"}
+        required = set(_EPOCH_FIELDS) - set(_OBJECTIVE_FIELDS)
+        optional = {"stop_reason", "converged_epoch", "stop_note", *_OBJECTIVE_FIELDS}
         if not isinstance(data, dict) or not required <= set(data) <= required | optional:
             keys = sorted(data) if isinstance(data, dict) else type(data).__name__
             raise ValueError(
@@ -209,7 +275,7 @@ class History:
             )
         values: dict[str, Any] = {}
         for key in _EPOCH_FIELDS:
-            column = data[key]
+            column = data.get(key, [])
             if not isinstance(column, list) or not all(
                 isinstance(v, int | float) and not isinstance(v, bool) for v in column
             ):
@@ -236,7 +302,12 @@ _EPOCH_FIELDS = (
     "test_elbo",
     "test_reconstruction",
     "test_kl",
+    "train_objective",
+    "held_out",
 )
+
+#: The per-epoch fields of a run trained on an :class:`Objective` (optional in ``from_dict``).
+_OBJECTIVE_FIELDS = ("train_objective", "held_out")
 
 #: The values of :attr:`History.stop_reason` (besides None: not finished).
 STOP_REASONS = ("epochs", "converged", "non-finite")
@@ -403,6 +474,7 @@ def fit(
     x_train: torch.Tensor,
     x_test: torch.Tensor | None = None,
     *,
+    objective: Objective | None = None,
     epochs: int = 10,
     batch_size: int = 128,
     lr: float = 1e-3,
@@ -416,7 +488,8 @@ def fit(
     history: History | None = None,
     stopping: Convergence | None = None,
 ) -> History:
-    """Train ``model`` with Adam on the β-objective; return the per-epoch :class:`History`.
+    """Train ``model`` with Adam on the β-objective or on ``objective``; return the
+    per-epoch :class:`History`.
 
     Seeded: ``torch.manual_seed(seed)`` fixes the reparameterisation noise and a generator with
     the same seed fixes the minibatch order, so the same seed (and thread count) gives identical
@@ -424,15 +497,27 @@ def fit(
     is extended by ``epochs`` more epochs, the warm-up continues where it stopped, and the
     random streams are seeded with ``seed + history.epochs`` (reproducible, though not the same
     draws as one uninterrupted run).  ``stopping`` ends training early once the held-out
-    value of the trained objective (:meth:`History.test_objective`: the test ELBO for β = 1,
-    the β-objective otherwise) has converged (it needs ``x_test``); ``epochs`` is then the
+    value of the trained objective has converged (it needs ``x_test``); ``epochs`` is then the
     budget, and the history records why training stopped.
+
+    Without ``objective`` each step minimises −mean_n [E_q log p(x_n|z) − w · KL_n] with the KL
+    weight w of ``beta`` and ``kl_warmup_epochs`` (:func:`train_step`), and the held-out value
+    is :meth:`History.test_objective` (the test ELBO for β = 1, the β-objective otherwise).
+    With ``objective`` each step minimises ``objective.loss(model, batch)`` (the same seeding,
+    minibatch order and optimiser, so an objective that computes the β-objective exactly as
+    :func:`train_step` does reproduces the default path bit for bit), the history records
+    ``train_objective`` (minus the epoch's mean loss) and, with ``x_test``, ``held_out``
+    (``objective.held_out(model, x_test)`` in eval mode under ``torch.no_grad()``), and
+    ``stopping`` watches ``held_out``.
 
     Args:
         model: the VAE to train (moved to ``device``).
         x_train: training data, shape ``(N, data_dim)``, N ≥ 1 (any floating dtype and device;
             it is moved to the model's).
         x_test: optional held-out data of the same layout, evaluated after every epoch.
+        objective: an :class:`Objective` to minimise instead of the β-objective, or None.
+            With one, ``beta``, ``kl_warmup_epochs`` and ``n_samples`` must keep their defaults
+            (the objective holds its own parameters).
         epochs: epochs to train (in this call), ≥ 1.
         batch_size: examples per step, ≥ 1 (the last step of an epoch may be smaller).
         lr: Adam's learning rate, > 0 (ignored when ``optimizer`` is given).
@@ -445,25 +530,47 @@ def fit(
         progress: whether to show a progress bar (a bool).
         optimizer: an optimiser over ``model``'s parameters to continue with, or None for a new
             :func:`adam`.
-        history: the history of the run being continued (extended in place), or None.
-        stopping: a :class:`~elbo_book.stopping.Convergence` rule on the held-out objective
-            (:meth:`History.test_objective` with this ``beta``), or None
-            to train for all ``epochs``.
+        history: the history of the run being continued (extended in place), or None.  It
+            must come from a run of the same kind (with or without an objective).
+        stopping: a :class:`~elbo_book.stopping.Convergence` rule on the held-out value
+            (:meth:`History.test_objective` with this ``beta``, or ``History.held_out`` with an
+            objective), or None to train for all ``epochs``.
 
     Returns:
         The :class:`History` (``history`` itself when given).
 
     Raises:
-        ValueError: a bad argument, raised before any training step.
-        NonFiniteLossError: the loss became NaN or inf.
+        ValueError: a bad argument, raised before any training step; or an objective whose
+            loss is not a one-element tensor.
+        NonFiniteLossError: the loss became NaN or inf (raised before the parameters change).
     """
     _check_model(model)
+    if objective is not None and not isinstance(objective, Objective):
+        raise ValueError(
+            "objective must be None or an Objective (an object with loss(model, x) and "
+            f"held_out(model, x) methods), got {type(objective).__name__}"
+        )
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     lr = check_positive(lr, "lr")
     beta = check_nonnegative(beta, "beta")
     kl_warmup_epochs = check_int(kl_warmup_epochs, "kl_warmup_epochs", minimum=0)
     n_samples = check_int(n_samples, "n_samples")
+    if objective is not None:
+        changed = [
+            name
+            for name, value, default in (
+                ("beta", beta, 1.0),
+                ("kl_warmup_epochs", kl_warmup_epochs, 0),
+                ("n_samples", n_samples, 1),
+            )
+            if value != default
+        ]
+        if changed:
+            raise ValueError(
+                f"with an objective, {', '.join(changed)} must keep the default (the objective "
+                "holds its own parameters)"
+            )
     seed = check_seed(seed)
     progress = check_bool(progress, "progress")
     device = resolve_device(device)
@@ -471,6 +578,11 @@ def fit(
         raise ValueError(f"optimizer must be a torch.optim.Optimizer, got {optimizer!r}")
     if history is not None and not isinstance(history, History):
         raise ValueError(f"history must be a History or None, got {type(history).__name__}")
+    if history is not None and history.epochs:
+        if objective is None and history.train_objective:
+            raise ValueError("history comes from a run with an objective: pass that objective")
+        if objective is not None and history.elbo:
+            raise ValueError("history comes from a run without an objective: pass objective=None")
     _check_dataset(model, x_train, "x_train")
     if x_test is not None:
         _check_dataset(model, x_test, "x_test")
@@ -496,42 +608,211 @@ def fit(
     bar = tqdm(range(epochs), disable=not progress, desc="fit", unit="epoch")
     for _ in bar:
         order = torch.randperm(data.shape[0], generator=order_generator).to(device)
-        sums = torch.zeros(3, dtype=torch.float64, device=device)
-        weight_sum = 0.0
-        for start in range(0, data.shape[0], batch_size):
-            index = order[start : start + batch_size]
-            weight = beta * min(1.0, step / warmup_steps) if warmup_steps else beta
-            terms = train_step(
-                model,
-                optimizer,
-                data[index],
-                kl_weight=weight,
-                n_samples=n_samples,
-                step=step,
-                check_data=False,
-            )
-            sums += torch.stack(terms).double() * index.numel()
-            weight_sum += weight
-            step += 1
-        train = (sums / data.shape[0]).tolist()
-        history.elbo.append(train[0])
-        history.reconstruction.append(train[1])
-        history.kl.append(train[2])
-        history.kl_weight.append(weight_sum / steps_per_epoch)
-        postfix = {"elbo": f"{train[0]:.2f}"}
-        if x_test is not None:
-            test = _evaluate(model, x_test, 512, n_samples)
-            history.test_elbo.append(float(test.elbo))
-            history.test_reconstruction.append(float(test.reconstruction))
-            history.test_kl.append(float(test.kl))
-            postfix["test_elbo"] = f"{float(test.elbo):.2f}"
+        if objective is not None:
+            total = 0.0
+            for start in range(0, data.shape[0], batch_size):
+                index = order[start : start + batch_size]
+                total += _objective_step(objective, model, optimizer, data[index], step)
+                step += 1
+            history.train_objective.append(-total / data.shape[0])
+            postfix = {"objective": f"{history.train_objective[-1]:.2f}"}
+            if x_test is not None:
+                model.eval()
+                with torch.no_grad():
+                    history.held_out.append(float(objective.held_out(model, x_test)))
+                model.train()
+                postfix["held_out"] = f"{history.held_out[-1]:.2f}"
+            watched = history.held_out
+        else:
+            sums = torch.zeros(3, dtype=torch.float64, device=device)
+            weight_sum = 0.0
+            for start in range(0, data.shape[0], batch_size):
+                index = order[start : start + batch_size]
+                weight = beta * min(1.0, step / warmup_steps) if warmup_steps else beta
+                terms = train_step(
+                    model,
+                    optimizer,
+                    data[index],
+                    kl_weight=weight,
+                    n_samples=n_samples,
+                    step=step,
+                    check_data=False,
+                )
+                sums += torch.stack(terms).double() * index.numel()
+                weight_sum += weight
+                step += 1
+            train = (sums / data.shape[0]).tolist()
+            history.elbo.append(train[0])
+            history.reconstruction.append(train[1])
+            history.kl.append(train[2])
+            history.kl_weight.append(weight_sum / steps_per_epoch)
+            postfix = {"elbo": f"{train[0]:.2f}"}
+            if x_test is not None:
+                test = _evaluate(model, x_test, 512, n_samples)
+                history.test_elbo.append(float(test.elbo))
+                history.test_reconstruction.append(float(test.reconstruction))
+                history.test_kl.append(float(test.kl))
+                postfix["test_elbo"] = f"{float(test.elbo):.2f}"
+            watched = history.test_objective(beta)
         bar.set_postfix(postfix)
-        if stopping is not None and stopping.converged(history.test_objective(beta)):
+        if stopping is not None and stopping.converged(watched):
             history.stop_reason, history.converged_epoch = "converged", history.epochs
-            history.stop_note = stopping.describe(history.test_objective(beta))
+            history.stop_note = stopping.describe(watched)
             bar.close()
             return history
     history.stop_reason = "epochs"
     if stopping is not None:
-        history.stop_note = stopping.describe(history.test_objective(beta))
+        history.stop_note = stopping.describe(
+            history.held_out if objective is not None else history.test_objective(beta)
+        )
     return history
+
+
+def _objective_step(
+    objective: Objective,
+    model: VAE,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    step: int,
+) -> float:
+    """One optimiser step on ``objective.loss(model, x)``; returns loss · len(x) (a float)."""
+    loss = objective.loss(model, x)
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        raise ValueError(
+            f"{type(objective).__name__}.loss must return a one-element tensor (the minibatch "
+            f"mean), got {type(loss).__name__}"
+            + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else "")
+        )
+    value = loss.item()
+    if not math.isfinite(value):
+        raise NonFiniteLossError(step, {"loss": value})
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return value * x.shape[0]
+
+
+def objective_key(objective: Objective) -> dict[str, Any]:
+    """The part of a cache key that names an objective: its class and its ``config()``.
+
+    Args:
+        objective: an :class:`Objective` with a ``config()`` method returning a
+            JSON-serialisable dict of all its parameters.
+
+    Returns:
+        ``{"class": "<module>.<qualified name>", "config": objective.config()}``.
+
+    Raises:
+        ValueError: ``objective`` is not an :class:`Objective`, has no ``config()``, or its
+            ``config()`` is not a dict.
+    """
+    if not isinstance(objective, Objective):
+        raise ValueError(f"objective must be an Objective, got {type(objective).__name__}")
+    config = getattr(objective, "config", None)
+    if not callable(config):
+        raise ValueError(
+            f"{type(objective).__name__} has no config() method: the experiment cache needs "
+            "one (a JSON-serialisable dict of the objective's parameters)"
+        )
+    values = config()
+    if not isinstance(values, dict):
+        raise ValueError(
+            f"{type(objective).__name__}.config() must return a dict, got {type(values).__name__}"
+        )
+    kind = type(objective)
+    return {"class": f"{kind.__module__}.{kind.__qualname__}", "config": values}
+
+
+def cached_fit(
+    model: VAE,
+    x_train: torch.Tensor,
+    x_test: torch.Tensor | None = None,
+    *,
+    cache: ExperimentCache | None = None,
+    **settings: Any,
+) -> tuple[History, bool]:
+    """:func:`fit`, or the stored result of an identical earlier run; returns ``(history, hit)``.
+
+    The key (:meth:`~elbo_book.experiment_cache.ExperimentCache.key`) covers the model's
+    configuration, a digest of its *initial* weights (so the seed of the initialisation
+    counts), digests of both data sets, the resolved device and every setting of :func:`fit`
+    except ``progress``; the stopping rule enters through
+    :meth:`~elbo_book.stopping.Convergence.to_dict` and an objective through
+    :func:`objective_key` (its class and ``config()``, so two objectives with equal configs
+    must train identically).  A hit loads the trained weights into ``model`` and leaves it in
+    eval mode; a miss trains with :func:`fit` and stores the weights and the history.
+
+    Args:
+        model: the freshly initialised :class:`~elbo_book.models.VAE`.
+        x_train: training data, as for :func:`fit`.
+        x_test: held-out data, as for :func:`fit`.
+        cache: the cache; None for ``ExperimentCache()`` (its default folder).
+        settings: keyword arguments of :func:`fit` (not ``optimizer`` or ``history``: a cached
+            run starts fresh).
+
+    Returns:
+        ``(history, hit)``, the run's :class:`History` and whether it came from the cache.
+
+    Raises:
+        ValueError: a bad argument (as :func:`fit`), an unknown setting, ``optimizer`` or
+            ``history`` given, or an objective without ``config()``.
+        NonFiniteLossError: the loss became NaN or inf (a miss only).
+    """
+    _check_model(model)
+    cache = ExperimentCache() if cache is None else cache
+    if not isinstance(cache, ExperimentCache):
+        raise ValueError(f"cache must be an ExperimentCache or None, got {type(cache).__name__}")
+    unknown = set(settings) - _CACHED_SETTINGS
+    if unknown:
+        raise ValueError(
+            f"cached_fit: unknown or uncacheable settings {sorted(unknown)} (allowed: "
+            f"{sorted(_CACHED_SETTINGS)}; a cached run cannot continue an optimizer or history)"
+        )
+    described: dict[str, Any] = {k: v for k, v in settings.items() if k != "progress"}
+    if described.get("objective") is not None:
+        described["objective"] = objective_key(described["objective"])
+    if described.get("stopping") is not None:
+        stopping = described["stopping"]
+        if not isinstance(stopping, Convergence):
+            raise ValueError(
+                f"stopping must be a Convergence or None, got {type(stopping).__name__}"
+            )
+        described["stopping"] = stopping.to_dict()
+    described["device"] = str(resolve_device(settings.get("device")))
+    initial = torch.cat([p.detach().reshape(-1).cpu() for p in model.state_dict().values()])
+    key = ExperimentCache.key(
+        kind="elbo_book.training.fit",
+        config=model.config.to_dict(),
+        initial_weights=tensor_digest(initial),
+        x_train=tensor_digest(check_tensor(x_train, "x_train", finite=False)),
+        x_test=None
+        if x_test is None
+        else tensor_digest(check_tensor(x_test, "x_test", finite=False)),
+        settings=described,
+    )
+    payload = cache.load(key)
+    if payload is not None:
+        model.load_state_dict(payload["state"])
+        model.eval()
+        return History.from_dict(payload["history"]), True
+    history = fit(model, x_train, x_test, **settings)
+    cache.save(key, {"state": model.state_dict(), "history": history.to_dict()})
+    return history, False
+
+
+#: The keyword arguments of :func:`fit` that :func:`cached_fit` accepts.
+_CACHED_SETTINGS = frozenset(
+    {
+        "objective",
+        "epochs",
+        "batch_size",
+        "lr",
+        "beta",
+        "kl_warmup_epochs",
+        "n_samples",
+        "seed",
+        "device",
+        "progress",
+        "stopping",
+    }
+)
