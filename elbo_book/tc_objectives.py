@@ -53,14 +53,18 @@ class BetaTCVAE:
     """The β-TCVAE objective (Chen et al. 2018) for ``elbo_book.training.fit``.
 
     ``loss`` = −mean log p(x|z) + 𝕀̂(n; z) + β_TC · TĈ + DWKL̂ on one minibatch (module
-    docstring); ``held_out`` is minus the same quantity on the rows it is given, so with the
-    whole data set and the equal weights (B = N) its three terms are exact up to the one draw
-    of z per example.  There is no auxiliary network.  Noise comes from torch's global RNG.
+    docstring).  ``held_out`` is minus the same quantity on the rows it is given: as one batch
+    when ``held_out_batch_size`` is None (with the whole data set and the equal weights, B = N,
+    its three terms are then exact up to the one draw of z per example), or averaged over
+    consecutive batches of that size (the estimator training minimises, at a cost of B² d per
+    batch instead of N² d).  There is no auxiliary network.  Noise comes from torch's global
+    RNG.
 
     Args:
         tc_weight: β_TC ≥ 0, the weight of the total correlation.
         dataset_size: N, the number of training examples (the weights need it).
         weights: ``"equal"`` (default) or ``"mss"`` (Chen et al.'s stratified weights).
+        held_out_batch_size: the batch size of ``held_out`` (≥ 2), or None for one batch.
 
     Raises:
         ValueError: a bad argument.
@@ -72,29 +76,37 @@ class BetaTCVAE:
         dataset_size: int,
         *,
         weights: Literal["equal", "mss"] = "equal",
+        held_out_batch_size: int | None = None,
     ) -> None:
         self.tc_weight = check_nonnegative(tc_weight, "tc_weight")
         self.dataset_size = check_int(dataset_size, "dataset_size", minimum=2)
         self.weights: Literal["equal", "mss"] = check_choice(  # type: ignore[assignment]
             weights, "weights", ("equal", "mss")
         )
+        self.held_out_batch_size = (
+            None
+            if held_out_batch_size is None
+            else check_int(held_out_batch_size, "held_out_batch_size", minimum=2)
+        )
 
     def __repr__(self) -> str:
         return (
             f"BetaTCVAE(tc_weight={self.tc_weight!r}, dataset_size={self.dataset_size!r}, "
-            f"weights={self.weights!r})"
+            f"weights={self.weights!r}, held_out_batch_size={self.held_out_batch_size!r})"
         )
 
     def config(self) -> dict[str, Any]:
         """The parameters that define the objective (for cache keys and records).
 
         Returns:
-            A dict with the keys ``tc_weight``, ``dataset_size`` and ``weights``.
+            A dict with the keys ``tc_weight``, ``dataset_size``, ``weights`` and
+            ``held_out_batch_size``.
         """
         return {
             "tc_weight": self.tc_weight,
             "dataset_size": self.dataset_size,
             "weights": self.weights,
+            "held_out_batch_size": self.held_out_batch_size,
         }
 
     def terms(self, model: VAE, x: torch.Tensor) -> BetaTCVAETerms:
@@ -153,11 +165,15 @@ class BetaTCVAE:
         )
 
     def held_out(self, model: VAE, x: torch.Tensor) -> float:
-        """Minus :meth:`loss` on all of ``x`` as one batch (larger is better).
+        """Minus :meth:`loss` on ``x``, as one batch or averaged over batches (larger is better).
+
+        With ``held_out_batch_size`` = b, ``x`` is split into consecutive batches of b rows (a
+        last batch of one row joins the one before) and the losses are averaged with weights
+        proportional to the batch sizes.
 
         Args:
             model: the :class:`~elbo_book.models.VAE`.
-            x: the evaluation data, shape ``(B, data_dim)`` with 2 ≤ B ≤ N.
+            x: the evaluation data, shape ``(M, data_dim)`` with 2 ≤ M, and M ≤ N for one batch.
 
         Returns:
             The value as a float.
@@ -165,5 +181,11 @@ class BetaTCVAE:
         Raises:
             ValueError: as :meth:`terms`.
         """
+        check_tensor(x, "x", ndim=2)
+        size = x.shape[0] if self.held_out_batch_size is None else self.held_out_batch_size
+        batches = list(x.split(size))
+        if len(batches) > 1 and batches[-1].shape[0] == 1:
+            batches[-2:] = [torch.cat(batches[-2:])]
         with torch.no_grad():
-            return -float(self.loss(model, x))
+            total = sum(float(self.loss(model, b)) * b.shape[0] for b in batches)
+        return -total / x.shape[0]

@@ -101,6 +101,24 @@ def test_held_out_is_minus_the_loss_and_the_loss_has_gradients() -> None:
     assert any(float(g.abs().sum()) > 0 for g in grads if g is not None)
 
 
+def test_held_out_in_batches_averages_the_batch_losses() -> None:
+    model, x = _model_and_data(7, n=11)
+    objective = BetaTCVAE(3.0, 11, held_out_batch_size=4)
+    torch.manual_seed(8)
+    value = objective.held_out(model, x)
+    torch.manual_seed(8)
+    # batches of 4, 4 and 3 rows
+    losses = [float(objective.loss(model, b).detach()) * b.shape[0] for b in x.split(4)]
+    assert value == pytest.approx(-sum(losses) / 11, rel=1e-6)
+    # a last batch of one row joins the one before: 4 + 4 + 2 + 1 -> 4 + 4 + 3
+    objective = BetaTCVAE(3.0, 11, held_out_batch_size=5)
+    torch.manual_seed(8)
+    value = objective.held_out(model, x)
+    torch.manual_seed(8)
+    losses = [float(objective.loss(model, b).detach()) * b.shape[0] for b in (x[:5], x[5:])]
+    assert value == pytest.approx(-sum(losses) / 11, rel=1e-6)
+
+
 def test_fit_trains_the_objective() -> None:
     torch.manual_seed(0)
     x = (torch.rand(64, 6) < torch.linspace(0.1, 0.9, 6)).float()
@@ -133,7 +151,12 @@ def test_fit_stops_on_the_held_out_objective() -> None:
 
 def test_config_and_bad_inputs() -> None:
     objective = BetaTCVAE(2.5, 100, weights="mss")
-    assert objective.config() == {"tc_weight": 2.5, "dataset_size": 100, "weights": "mss"}
+    assert objective.config() == {
+        "tc_weight": 2.5,
+        "dataset_size": 100,
+        "weights": "mss",
+        "held_out_batch_size": None,
+    }
     assert "tc_weight=2.5" in repr(objective)
     model, x = _model_and_data(0)
     with pytest.raises(ValueError, match="tc_weight"):
@@ -142,6 +165,8 @@ def test_config_and_bad_inputs() -> None:
         BetaTCVAE(1.0, 1)
     with pytest.raises(ValueError, match="weights"):
         BetaTCVAE(1.0, 10, weights="mws")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="held_out_batch_size"):
+        BetaTCVAE(1.0, 10, held_out_batch_size=1)
     with pytest.raises(ValueError, match="2 <= B <= N"):
         BetaTCVAE(1.0, 10).loss(model, x)  # 12 rows > N = 10
     with pytest.raises(ValueError, match="2 <= B <= N"):
