@@ -1,4 +1,4 @@
-"""Disentanglement diagnostics: the mutual information gap (MIG) and latent traversals.
+"""Disentanglement diagnostics: the mutual information gap (MIG), the FactorVAE metric, traversals.
 
 Setting.  A data set x_1..x_N generated from K discrete factors v_1..v_K (known for every
 example, as in :func:`elbo_book.data.make_shapes`) and a diagonal-Gaussian encoder
@@ -17,6 +17,19 @@ averaged over factors:
 where j⁽¹⁾, j⁽²⁾ are the coordinates with the largest and second-largest I(z_j; v_k).  It is 1 for
 a code whose every factor is captured exactly by one coordinate and 0 when each factor is spread
 evenly over two or more.
+
+The FactorVAE metric of Kim & Mnih (2018) uses the encoder means c_n = μ_n only.  Normalise
+each coordinate by its standard deviation over the data, s_j = std_n c_nj, and drop the
+coordinates with s_j below a threshold (collapsed ones).  One *vote*: draw a factor k uniformly,
+a value u of v_k uniformly, and L examples uniformly (with replacement) among those with v_k = u;
+the vote is (k, j*) with
+
+    j* = argmin_j Var_L[c_nj / s_j]    (the empirical variance over the L examples).
+
+A majority-vote classifier maps each coordinate j to the factor that won most of its training
+votes; the metric is its accuracy, on the training votes (as Kim & Mnih report it) and on a
+fresh set of votes.  It is 1 when fixing each factor freezes a coordinate of its own, and
+1/K in expectation on held-out votes for a code independent of the factors.
 """
 
 from __future__ import annotations
@@ -28,10 +41,18 @@ import torch
 from torch.distributions import Normal
 
 from elbo_book.models import VAE
-from elbo_book.validation import check_generator, check_int, check_scale, check_tensor
+from elbo_book.validation import (
+    check_generator,
+    check_int,
+    check_nonnegative,
+    check_scale,
+    check_tensor,
+)
 
 __all__ = [
+    "FactorVAEScore",
     "MIGResult",
+    "factor_vae_score",
     "latent_factor_mutual_information",
     "latent_traversals",
     "mutual_information_gap",
@@ -176,6 +197,151 @@ def mutual_information_gap(
         per_factor=tuple(float(g) for g in per_factor),
         mutual_information=info,
         factor_entropy=entropy,
+    )
+
+
+def _check_factor_indices(factor_indices: object, n: int) -> torch.Tensor:
+    if (
+        not isinstance(factor_indices, torch.Tensor)
+        or factor_indices.is_floating_point()
+        or factor_indices.is_complex()
+        or factor_indices.dim() != 2
+        or factor_indices.shape[0] != n
+        or factor_indices.shape[1] == 0
+    ):
+        raise ValueError(
+            f"factor_indices must be an integer tensor of shape (N, K) with N = {n} and K >= 1 "
+            "(one row of factor values per example)"
+        )
+    return factor_indices
+
+
+@dataclass(frozen=True)
+class FactorVAEScore:
+    """The FactorVAE metric and its parts.
+
+    Attributes:
+        train_accuracy: the majority-vote classifier's accuracy on the votes it was built from
+            (the number Kim & Mnih report).
+        eval_accuracy: its accuracy on a fresh, independent set of votes.
+        votes: the training votes, ``votes[j, k]`` the number of votes (k, j), shape ``(d, K)``.
+        active: for each coordinate, whether it was kept (its standard deviation over the data
+            is at least the threshold).
+    """
+
+    train_accuracy: float
+    eval_accuracy: float
+    votes: torch.Tensor
+    active: tuple[bool, ...]
+
+
+def _factor_vae_votes(
+    normalised: torch.Tensor,
+    groups: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    n_votes: int,
+    batch_size: int,
+    generator: torch.Generator | None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n_votes`` votes (factor k, coordinate j*) as two int64 tensors of shape ``(n_votes,)``."""
+    factors = torch.randint(len(groups), (n_votes,), generator=generator)
+    coordinates = torch.empty(n_votes, dtype=torch.int64)
+    for k, (order, starts, counts) in enumerate(groups):
+        rows = (factors == k).nonzero().squeeze(1)
+        if rows.numel() == 0:
+            continue
+        value = torch.randint(len(counts), (rows.numel(),), generator=generator)
+        uniform = torch.rand(rows.numel(), batch_size, generator=generator, dtype=torch.float64)
+        offsets = (uniform * counts[value, None]).long().clamp(max=counts[value, None] - 1)
+        members = order[starts[value, None] + offsets]  # (votes, L) examples with v_k = u
+        coordinates[rows] = normalised[members].var(dim=1, correction=0).argmin(dim=1)
+    return factors, coordinates
+
+
+@torch.no_grad()
+def factor_vae_score(
+    codes: torch.Tensor,
+    factor_indices: torch.Tensor,
+    *,
+    batch_size: int = 64,
+    n_train: int = 2000,
+    n_eval: int = 1000,
+    active_threshold: float = 0.05,
+    generator: torch.Generator | None = None,
+) -> FactorVAEScore:
+    """The FactorVAE disentanglement metric (Kim & Mnih 2018), train and held-out accuracy.
+
+    With c_n the code of example n and s_j = std_n c_nj, each vote fixes a factor k at a value
+    u, draws L = ``batch_size`` examples with v_k = u and votes for
+    j* = argmin_j Var_L[c_nj / s_j] among the active coordinates (s_j > 0 and
+    s_j ≥ ``active_threshold``).
+    The classifier maps coordinate j to argmax_k votes[j, k] (the smallest k on ties, also for a
+    coordinate without votes); its accuracy is Σ_j max_k votes[j, k] / ``n_train`` on the
+    training votes and the fraction of ``n_eval`` fresh votes it classifies correctly.
+
+    Args:
+        codes: the representation of each example (for a VAE the encoder means), shape
+            ``(N, d)``.
+        factor_indices: each example's factor values as integers, shape ``(N, K)``; every
+            factor takes at least two values.
+        batch_size: L, the examples per vote, ≥ 2.
+        n_train: the votes that build the classifier, ≥ 1.
+        n_eval: the fresh votes it is scored on, ≥ 1.
+        active_threshold: the smallest standard deviation s_j of a kept coordinate, ≥ 0.
+        generator: a ``torch.Generator``, or None for torch's global one.
+
+    Returns:
+        The :class:`FactorVAEScore`.
+
+    Raises:
+        ValueError: a bad argument, a constant factor, or no coordinate above the threshold.
+    """
+    check_tensor(codes, "codes", ndim=2)
+    n, d = codes.shape
+    factor_indices = _check_factor_indices(factor_indices, n)
+    batch_size = check_int(batch_size, "batch_size", minimum=2)
+    n_train = check_int(n_train, "n_train")
+    n_eval = check_int(n_eval, "n_eval")
+    active_threshold = check_nonnegative(active_threshold, "active_threshold")
+    check_generator(generator)
+    groups = []
+    for k in range(factor_indices.shape[1]):
+        values, counts = torch.unique(factor_indices[:, k], return_counts=True)
+        if values.numel() < 2:
+            raise ValueError(f"every factor must take at least two values; factor {k} is constant")
+        order = torch.argsort(factor_indices[:, k], stable=True)
+        starts = torch.cumsum(counts, dim=0) - counts
+        groups.append((order, starts, counts))
+    codes = codes.double()
+    spread = codes.std(dim=0, correction=0)
+    active = (spread >= active_threshold) & (spread > 0)
+    if not bool(active.any()):
+        raise ValueError(
+            "no coordinate of the code varies over the data with a standard deviation >= "
+            f"active_threshold = {active_threshold}"
+        )
+    normalised = codes[:, active] / spread[active]
+    coordinate_of = active.nonzero().squeeze(1)  # active column → coordinate of the code
+    n_factors = factor_indices.shape[1]
+
+    train_factors, train_columns = _factor_vae_votes(
+        normalised, groups, n_train, batch_size, generator
+    )
+    votes = torch.zeros(d, n_factors, dtype=torch.int64)
+    votes.index_put_(
+        (coordinate_of[train_columns], train_factors),
+        torch.ones(n_train, dtype=torch.int64),
+        accumulate=True,
+    )
+    classifier = votes.argmax(dim=1)  # first maximum on ties
+    eval_factors, eval_columns = _factor_vae_votes(
+        normalised, groups, n_eval, batch_size, generator
+    )
+    eval_correct = classifier[coordinate_of[eval_columns]] == eval_factors
+    return FactorVAEScore(
+        train_accuracy=float(votes.max(dim=1).values.sum()) / n_train,
+        eval_accuracy=float(eval_correct.double().mean()),
+        votes=votes,
+        active=tuple(bool(a) for a in active),
     )
 
 

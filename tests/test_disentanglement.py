@@ -1,13 +1,16 @@
-"""Tests for the MIG and latent traversals (elbo_book.disentanglement)."""
+"""Tests for the MIG, the FactorVAE metric and latent traversals (elbo_book.disentanglement)."""
 
 import math
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm
 
 from elbo_book.disentanglement import (
+    factor_vae_score,
     latent_factor_mutual_information,
     latent_traversals,
     mutual_information_gap,
@@ -116,3 +119,101 @@ def test_invalid_inputs_raise_value_error() -> None:
         mutual_information_gap(loc, torch.ones(4, 2), torch.zeros(4, 1, dtype=torch.int64))
     with pytest.raises(ValueError, match="shape of loc"):
         latent_factor_mutual_information(loc, torch.ones(4, 3), factors)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    sizes=st.lists(st.integers(2, 5), min_size=2, max_size=4),
+    seed=st.integers(0, 2**16),
+    n_constant=st.integers(0, 2),
+)
+def test_factor_vae_score_of_an_axis_aligned_code_is_one(
+    sizes: list[int], seed: int, n_constant: int
+) -> None:
+    # Each factor in a coordinate of its own, permuted, scaled by ± powers of two, plus
+    # constant coordinates (collapsed latents, which the threshold must drop).
+    factors = _grid(tuple(sizes))
+    generator = torch.Generator().manual_seed(seed)
+    k = len(sizes)
+    permutation = torch.randperm(k, generator=generator)
+    signs = torch.randint(0, 2, (k,), generator=generator) * 2 - 1
+    powers = torch.randint(-3, 4, (k,), generator=generator)
+    aligned = factors[:, permutation].double() * signs * 2.0**powers
+    codes = torch.cat([aligned, torch.full((factors.shape[0], n_constant), 0.7)], dim=1)
+    result = factor_vae_score(codes, factors, n_train=300, n_eval=300, generator=generator)
+    assert result.train_accuracy == 1.0
+    assert result.eval_accuracy == 1.0
+    assert result.active == (True,) * k + (False,) * n_constant
+    # Every vote for factor f lands on the coordinate that holds it.
+    for column, f in enumerate(permutation.tolist()):
+        assert int(result.votes[column, f]) == int(result.votes[:, f].sum())
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**16), n_factors=st.integers(2, 5))
+def test_factor_vae_score_of_an_independent_code_is_chance(seed: int, n_factors: int) -> None:
+    # Many examples per factor combination, each with its own code drawn independently of the
+    # factors (so that fixing a factor does not select a handful of codes).
+    cells = _grid((3,) * n_factors)
+    factors = cells.repeat(3000 // cells.shape[0], 1)
+    generator = torch.Generator().manual_seed(seed)
+    codes = torch.randn(factors.shape[0], 4, generator=generator, dtype=torch.float64)
+    n_eval = 4000
+    result = factor_vae_score(codes, factors, n_train=500, n_eval=n_eval, generator=generator)
+    chance = 1 / n_factors
+    standard_error = math.sqrt(chance * (1 - chance) / n_eval)
+    assert abs(result.eval_accuracy - chance) < 4.5 * standard_error
+    # The training accuracy is not a fair score: the classifier is fitted to those votes.
+    assert result.train_accuracy >= result.eval_accuracy - 4.5 * standard_error
+
+
+def test_random_rotations_lower_the_factor_vae_score() -> None:
+    factors = _grid((3, 3, 3, 3, 3))
+    generator = torch.Generator().manual_seed(4)
+    aligned = factors.double()
+    assert factor_vae_score(aligned, factors, generator=generator).eval_accuracy == 1.0
+    scores = []
+    for _ in range(10):
+        rotation, _ = torch.linalg.qr(torch.randn(5, 5, generator=generator, dtype=torch.float64))
+        scores.append(factor_vae_score(aligned @ rotation.T, factors, generator=generator))
+    assert max(s.eval_accuracy for s in scores) <= 1.0
+    assert sum(s.eval_accuracy for s in scores) / len(scores) < 0.85
+
+
+def test_factor_vae_score_is_invariant_to_rescaling_coordinates() -> None:
+    factors = _grid((3, 4, 2))
+    generator = torch.Generator().manual_seed(5)
+    codes = factors.double() + 0.8 * torch.randn(factors.shape, generator=generator)
+    first = factor_vae_score(codes, factors, generator=torch.Generator().manual_seed(6))
+    scaled = factor_vae_score(
+        codes * torch.tensor([8.0, 0.25, 2.0]), factors, generator=torch.Generator().manual_seed(6)
+    )
+    assert torch.equal(first.votes, scaled.votes)
+    assert (first.train_accuracy, first.eval_accuracy) == (
+        scaled.train_accuracy,
+        scaled.eval_accuracy,
+    )
+    assert 0.5 < first.eval_accuracy < 1.0  # noise spreads some votes
+
+
+def test_factor_vae_score_bad_inputs_raise_value_error() -> None:
+    factors = _grid((2, 3))
+    codes = factors.double()
+    with pytest.raises(ValueError, match="integer tensor of shape"):
+        factor_vae_score(codes, factors.double())
+    with pytest.raises(ValueError, match="integer tensor of shape"):
+        factor_vae_score(codes, factors[:3])
+    with pytest.raises(ValueError, match="factor 1 is constant"):
+        factor_vae_score(codes, torch.stack([factors[:, 0], torch.zeros(6).long()], dim=1))
+    with pytest.raises(ValueError, match="no coordinate"):
+        factor_vae_score(torch.zeros(6, 2), factors)
+    with pytest.raises(ValueError, match="no coordinate"):
+        factor_vae_score(codes * 0.01, factors, active_threshold=0.05)
+    with pytest.raises(ValueError, match="batch_size"):
+        factor_vae_score(codes, factors, batch_size=1)
+    with pytest.raises(ValueError, match="active_threshold"):
+        factor_vae_score(codes, factors, active_threshold=-1.0)
+    with pytest.raises(ValueError, match="generator"):
+        factor_vae_score(codes, factors, generator=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="codes"):
+        factor_vae_score(torch.full((6, 2), math.nan), factors)
