@@ -68,11 +68,11 @@ def test_mutate_exits_non_zero_on_a_survivor(
 ) -> None:
     weak = MutationReport("weak", killed=3, survived=1, survivors=["(1) [drop summand] …"])
     weak.by_operator = {"drop summand": [3, 1, 0, 0, 0]}
-    monkeypatch.setattr(verify, "mutate_all", lambda jobs, chapter: [weak])
+    monkeypatch.setattr(verify, "mutate_all", lambda jobs, chapter, source: [weak])
     assert verify.main(["--mutate"]) == 1
     out = capsys.readouterr().out
     assert "survived: (1) [drop summand]" in out
     assert "drop summand" in out and "75.0%" in out
     strong = MutationReport("strong", killed=2, by_operator={"drop summand": [2, 0, 0, 0, 0]})
-    monkeypatch.setattr(verify, "mutate_all", lambda jobs, chapter: [strong])
+    monkeypatch.setattr(verify, "mutate_all", lambda jobs, chapter, source: [strong])
     assert verify.main(["--mutate"]) == 0
