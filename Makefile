@@ -53,8 +53,8 @@ book-strict: $(STAMP) $(MATHJAX) $(MNIST)
 	@! grep -E "(^|: )(WARNING|ERROR|CRITICAL):" _build-log.txt || { echo "book build printed Sphinx warnings"; exit 1; }
 
 lint: $(STAMP)
-	$(BIN)/ruff check elbo_book tests benchmarks tools conftest.py
-	$(BIN)/ruff format --check elbo_book tests benchmarks tools conftest.py
+	$(BIN)/ruff check elbo_book tests benchmarks tools conftest.py chapters
+	$(BIN)/ruff format --check elbo_book tests benchmarks tools conftest.py chapters
 	$(BIN)/mypy
 
 ## Unit tests and every chapter under nbval (pytest configuration in pyproject.toml; numbers in
