@@ -20,6 +20,7 @@ from typing import Literal
 
 import torch
 
+from elbo_book.importance import log_weights_at
 from elbo_book.models import LatentVariableModel, diagonal_gaussian
 from elbo_book.toy_models import ConjugateGaussian
 from elbo_book.validation import check_choice, check_gaussian_q, check_int, check_tensor
@@ -45,12 +46,6 @@ def _prepare(
     loc_rep = loc.detach().expand(n_estimates, *loc.shape).clone().requires_grad_(True)
     scale_rep = scale.detach().expand(n_estimates, *scale.shape)
     return loc_rep, scale_rep
-
-
-def _log_ratio(
-    model: LatentVariableModel, x: torch.Tensor, z: torch.Tensor, q_log_prob: torch.Tensor
-) -> torch.Tensor:
-    return model.likelihood(z).log_prob(x) + model.prior().log_prob(z) - q_log_prob
 
 
 def reparameterised_gradient(
@@ -82,7 +77,7 @@ def reparameterised_gradient(
     loc_rep, scale_rep = _prepare(model, x, loc, scale, n_samples, n_estimates)
     q = diagonal_gaussian(loc_rep, scale_rep)
     z = q.rsample(torch.Size([n_samples]))
-    estimate = _log_ratio(model, x, z, q.log_prob(z)).mean(dim=0)
+    estimate = log_weights_at(model, x, z, q.log_prob(z)).mean(dim=0)
     (grad,) = torch.autograd.grad(estimate.sum(), loc_rep)
     return grad
 
@@ -125,7 +120,7 @@ def score_function_gradient(
     z = q.sample(torch.Size([n_samples]))  # no path gradient
     log_q = q.log_prob(z)
     with torch.no_grad():
-        f = _log_ratio(model, x, z, log_q)
+        f = log_weights_at(model, x, z, log_q)
         if baseline == "leave_one_out":
             f = f - (f.sum(dim=0, keepdim=True) - f) / (n_samples - 1)
     surrogate = (f * log_q).mean(dim=0)

@@ -58,6 +58,7 @@ __all__ = [
     "log_evidence_estimate",
     "log_importance_weights",
     "log_mean_exp",
+    "log_weights_at",
 ]
 
 
@@ -89,10 +90,27 @@ def log_mean_exp(values: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return torch.logsumexp(values, dim=dim) - math.log(values.shape[dim])
 
 
+def log_weights_at(
+    model: LatentVariableModel, x: torch.Tensor, z: torch.Tensor, log_q: torch.Tensor
+) -> torch.Tensor:
+    """log w = log p(x|z) + log p(z) − log q(z|x) at given draws z (no checks: an inner call).
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(*batch, data_dim)``.
+        z: draws of shape ``(*sample, *batch, latent_dim)``.
+        log_q: log q(z|x) at those draws, shape ``(*sample, *batch)``.
+
+    Returns:
+        The log-weights, shape ``(*sample, *batch)``.
+    """
+    return model.likelihood(z).log_prob(x) + model.prior().log_prob(z) - log_q
+
+
 def _log_weights(
     model: LatentVariableModel, x: torch.Tensor, z: torch.Tensor, q: Distribution
 ) -> torch.Tensor:
-    return model.likelihood(z).log_prob(x) + model.prior().log_prob(z) - q.log_prob(z)
+    return log_weights_at(model, x, z, q.log_prob(z))
 
 
 def log_importance_weights(

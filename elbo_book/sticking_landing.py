@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from elbo_book.importance import log_weights_at
 from elbo_book.models import LatentVariableModel, diagonal_gaussian
 from elbo_book.validation import check_bool, check_gaussian_q, check_int
 
@@ -74,6 +75,6 @@ def reparameterised_elbo_gradients(
         if sticking_the_landing
         else diagonal_gaussian(loc_rep, scale_rep)
     )
-    f = model.likelihood(z).log_prob(x) + model.prior().log_prob(z) - q_for_log_prob.log_prob(z)
+    f = log_weights_at(model, x, z, q_for_log_prob.log_prob(z))
     grad_loc, grad_scale = torch.autograd.grad(f.mean(dim=0).sum(), (loc_rep, scale_rep))
     return grad_loc, grad_scale

@@ -13,6 +13,7 @@ from elbo_book.derive.semantics import Finite, Gaussian, K, N
 from elbo_book.derive.terms import (
     ELBO,
     KL,
+    E,
     Entropy,
     Expect,
     Integral,
@@ -34,8 +35,6 @@ from elbo_book.derive.terms import (
     z,
     z_n,
 )
-
-E = Expect
 
 __all__ = [
     "ELBO",

@@ -26,6 +26,7 @@ __all__ = [
     "Add",
     "Density",
     "Div",
+    "E",
     "Entropy",
     "Expect",
     "Given",
@@ -526,6 +527,7 @@ class Expect(Term):
         return f"E_{self.dist.text()}[{self.body.text()}]"
 
 
+#: Short name for :class:`Expect`, as the derivations write E_q[...].
 E = Expect
 
 
