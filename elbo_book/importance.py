@@ -489,7 +489,53 @@ class IWAEObjective:
         }
 
 
-class MIWAEObjective:
+class _RowBoundObjective:
+    """An objective built on a per-row bound: ``loss`` is minus its minibatch mean, ``held_out``
+    its mean over held-out rows (``eval_batch_size`` at a time, no gradients)."""
+
+    eval_batch_size: int
+
+    def bound(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def loss(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
+        """Minus the bound estimated on the minibatch ``x`` (a mean over its rows).
+
+        Args:
+            model: the model (with an encoder).
+            x: a minibatch, shape ``(B, data_dim)``.
+
+        Returns:
+            The 0-d loss.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        return -self.bound(model, x).mean()
+
+    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
+        """The bound on the held-out rows of ``x``, their mean in nats.
+
+        Args:
+            model: the model (with an encoder).
+            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
+
+        Returns:
+            The mean bound.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        data = _check_batch(x)
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, data.shape[0], self.eval_batch_size):
+                batch = data[start : start + self.eval_batch_size]
+                total += float(self.bound(model, batch.to(_device(model), _dtype(model))).sum())
+        return total / data.shape[0]
+
+
+class MIWAEObjective(_RowBoundObjective):
     """The multiply importance-weighted bound of Rainforth et al. (2018), M groups of K draws.
 
     With M·K draws z_{mk} ~ q(z|x) and weights w_{mk},
@@ -531,42 +577,6 @@ class MIWAEObjective:
         _, grouped = _grouped_log_weights(model, _check_batch(x), self.n_outer, self.n_inner)
         return log_mean_exp(grouped, dim=1).mean(dim=0)
 
-    def loss(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
-        """−L_{M,K} estimated on the minibatch ``x`` (a mean over its rows).
-
-        Args:
-            model: the model (with an encoder).
-            x: a minibatch, shape ``(B, data_dim)``.
-
-        Returns:
-            The 0-d loss.
-
-        Raises:
-            ValueError: a bad argument.
-        """
-        return -self.bound(model, x).mean()
-
-    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
-        """L_{M,K} on the held-out rows of ``x``, their mean in nats.
-
-        Args:
-            model: the model (with an encoder).
-            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
-
-        Returns:
-            The mean bound.
-
-        Raises:
-            ValueError: a bad argument.
-        """
-        data = _check_batch(x)
-        total = 0.0
-        with torch.no_grad():
-            for start in range(0, data.shape[0], self.eval_batch_size):
-                batch = data[start : start + self.eval_batch_size]
-                total += float(self.bound(model, batch.to(_device(model), _dtype(model))).sum())
-        return total / data.shape[0]
-
     def config(self) -> dict[str, object]:
         """The parameters, for cache keys.
 
@@ -580,7 +590,7 @@ class MIWAEObjective:
         }
 
 
-class CIWAEObjective:
+class CIWAEObjective(_RowBoundObjective):
     """The combination bound of Rainforth et al. (2018): β · ELBO + (1 − β) · IWAE, same draws.
 
     With K draws z_k ~ q(z|x) and weights w_k,
@@ -622,42 +632,6 @@ class CIWAEObjective:
         """
         log_w, _ = _grouped_log_weights(model, _check_batch(x), 1, self.n_samples)
         return self.beta * log_w.mean(dim=0) + (1 - self.beta) * log_mean_exp(log_w, dim=0)
-
-    def loss(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
-        """−L^CIWAE_β estimated on the minibatch ``x`` (a mean over its rows).
-
-        Args:
-            model: the model (with an encoder).
-            x: a minibatch, shape ``(B, data_dim)``.
-
-        Returns:
-            The 0-d loss.
-
-        Raises:
-            ValueError: a bad argument.
-        """
-        return -self.bound(model, x).mean()
-
-    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
-        """L^CIWAE_β on the held-out rows of ``x``, their mean in nats.
-
-        Args:
-            model: the model (with an encoder).
-            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
-
-        Returns:
-            The mean bound.
-
-        Raises:
-            ValueError: a bad argument.
-        """
-        data = _check_batch(x)
-        total = 0.0
-        with torch.no_grad():
-            for start in range(0, data.shape[0], self.eval_batch_size):
-                batch = data[start : start + self.eval_batch_size]
-                total += float(self.bound(model, batch.to(_device(model), _dtype(model))).sum())
-        return total / data.shape[0]
 
     def config(self) -> dict[str, object]:
         """The parameters, for cache keys.
