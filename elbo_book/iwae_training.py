@@ -18,11 +18,6 @@ in nats per image (:func:`held_out_log_likelihood`; per image, paired across mod
 :func:`log_likelihood_per_image`), and Burda et al.'s count of *active* latent units
 (:func:`active_units`): unit u is active when A_u = Cov_x(E_{q(z|x)}[z_u]) > 10⁻², the variance
 over the data of the encoder's mean.
-
-:func:`cached_fit_iwae` wraps :func:`fit_iwae` in an
-:class:`~elbo_book.experiment_cache.ExperimentCache`, keyed by the model's configuration, its
-initial weights, the data and the settings, so that a second execution of a chapter loads the
-trained weights instead of retraining.
 """
 
 from __future__ import annotations
