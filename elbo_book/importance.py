@@ -103,6 +103,10 @@ def log_weights_at(
 
     Returns:
         The log-weights, shape ``(*sample, *batch)``.
+
+    Raises:
+        RuntimeError: from torch, when ``x``, ``z`` and ``log_q`` do not broadcast (nothing is
+            checked here: the estimators that call it check their inputs first).
     """
     return model.likelihood(z).log_prob(x) + model.prior().log_prob(z) - log_q
 
