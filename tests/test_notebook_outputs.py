@@ -43,6 +43,17 @@ def test_split_numbers_finds_numbers_not_identifiers() -> None:
     assert numbers[3].value == -0.5
 
 
+def test_a_sign_belongs_to_its_number() -> None:
+    # a signed difference that flips sign under other kernels is a number that moved, not new text
+    plus, (up,) = split_numbers("beta 2 -> 8: +0.1 standard errors")[0], split_numbers("+0.1")[1]
+    minus = split_numbers("beta 2 -> 8: -0.1 standard errors")[0]
+    assert plus == minus
+    assert up.value == 0.1 and up.last_digit_unit == pytest.approx(0.1)
+    assert split_numbers("+3")[1][0].is_integer
+    # a plus between two numbers is an operator: both numbers keep their own value
+    assert [n.value for n in split_numbers("2+3 = 5, x+1")[1]] == [2, 3, 5, 1]
+
+
 def test_padding_next_to_numbers_is_not_part_of_the_skeleton() -> None:
     assert split_numbers("D |  9.99 |")[0] == split_numbers("D | 10.00 |")[0]
     assert split_numbers("D | 9.99")[0] != split_numbers("D ; 9.99")[0]

@@ -89,9 +89,11 @@ SAFETY = 10.0
 #: our kernel sets agreed. Far below any precision the prose quotes (at most 5 significant digits).
 RELATIVE_FLOOR = 1e-6
 
-# A number not glued to an identifier (x1, ch3_fig, 2nd) and not inside a hex address.
+# A number not glued to an identifier (x1, ch3_fig, 2nd) and not inside a hex address, with its
+# sign: a difference printed with f"{d:+.1f}" reads "+0.1" or "-0.1", and the sign belongs to the
+# number, not to the text around it (a sign that flips under other kernels is a number that moved).
 _NUMBER = re.compile(
-    r"(?<![\w.])(?P<num>[-−]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)(?![\w.])"
+    r"(?<![\w.])(?P<num>[-−+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)(?![\w.])"
     r"|(?<![\w.])(?P<special>[-−]?(?:inf|nan))(?![\w.])"
 )
 
@@ -129,7 +131,7 @@ def split_numbers(text: str) -> tuple[str, list[Number]]:
     def take(match: re.Match[str]) -> str:
         raw = match.group(0)
         plain = raw.replace("−", "-")
-        is_int = match.group("num") is not None and re.fullmatch(r"-?\d+", plain) is not None
+        is_int = match.group("num") is not None and re.fullmatch(r"[-+]?\d+", plain) is not None
         numbers.append(Number(raw, float(plain), is_int))
         return "{#}"
 
