@@ -48,19 +48,29 @@ class ConjugateGaussian:
     The exact posterior is N(m, s²) with precision 1/s² = 1 + D/σ² and m = s² Σ_d x_d / σ²;
     the evidence is x ~ N(0, σ² I + 1 1ᵀ).
 
+    The prior and :meth:`sample` are in ``dtype``; everything computed from given ``x`` or ``z``
+    follows their dtype, as ``torch.distributions`` does. A float64 model needs no change of
+    torch's global default dtype.
+
     Args:
         data_dim: the number D of observations per example, ≥ 1.
         noise_scale: the observation noise σ ≥ :data:`MIN_CONJUGATE_NOISE_SCALE`.
+        dtype: the floating dtype of the prior and of the samples (default ``torch.float32``).
 
     Raises:
-        ValueError: an argument out of range.
+        ValueError: an argument out of range, or ``dtype`` not a floating dtype.
     """
 
     latent_dim: int = 1
 
-    def __init__(self, data_dim: int = 1, noise_scale: float = 1.0) -> None:
+    def __init__(
+        self, data_dim: int = 1, noise_scale: float = 1.0, dtype: torch.dtype = torch.float32
+    ) -> None:
         self.data_dim = check_int(data_dim, "data_dim")
         self.noise_scale = _check_noise_scale(noise_scale, MIN_CONJUGATE_NOISE_SCALE)
+        if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+        self.dtype = dtype
 
     def _check_x(self, x: torch.Tensor) -> torch.Tensor:
         return _check_data(x, self.data_dim)
@@ -71,7 +81,9 @@ class ConjugateGaussian:
         Returns:
             The prior.
         """
-        return Independent(Normal(torch.zeros(1), torch.ones(1)), 1)
+        return Independent(
+            Normal(torch.zeros(1, dtype=self.dtype), torch.ones(1, dtype=self.dtype)), 1
+        )
 
     def likelihood(self, z: torch.Tensor) -> Independent:
         """p(x|z) = Π_d N(x_d; z, σ²), batch shape ``z.shape[:-1]``, event shape ``(D,)``.
@@ -143,8 +155,10 @@ class ConjugateGaussian:
         """
         n = check_int(n, "n")
         check_generator(generator)
-        z = torch.randn((n, 1), generator=generator)
-        x = z + self.noise_scale * torch.randn((n, self.data_dim), generator=generator)
+        z = torch.randn((n, 1), generator=generator, dtype=self.dtype)
+        x = z + self.noise_scale * torch.randn(
+            (n, self.data_dim), generator=generator, dtype=self.dtype
+        )
         return z, x
 
 

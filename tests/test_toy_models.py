@@ -23,7 +23,7 @@ def _seed() -> None:
 def test_conjugate_bayes_identity(data_dim: int, noise: float, batch: list[int], seed: int) -> None:
     """log p(x) = log p(x, z) − log p(z|x) at every z: posterior and evidence agree."""
     g = torch.Generator().manual_seed(seed)
-    model = ConjugateGaussian(data_dim, noise)
+    model = ConjugateGaussian(data_dim, noise, dtype=torch.float64)
     x = 2 * torch.randn(*batch, data_dim, generator=g, dtype=torch.float64)
     posterior = model.exact_posterior(x)
     assert posterior.batch_shape == torch.Size(batch)
@@ -43,6 +43,28 @@ def test_conjugate_sample_and_errors() -> None:
         ConjugateGaussian(0)
     with pytest.raises(ValueError, match="last dimension 3"):
         model.log_evidence(torch.zeros(2, 2))
+
+
+def test_conjugate_dtype_without_the_global_default() -> None:
+    """A float64 model samples and scores in float64 and draws what the old global switch drew."""
+    model = ConjugateGaussian(2, 0.5, dtype=torch.float64)
+    z, x = model.sample(5, generator=torch.Generator().manual_seed(3))
+    assert z.dtype == x.dtype == torch.float64 == model.prior().mean.dtype
+    assert model.log_evidence(x).dtype == torch.float64
+    assert torch.get_default_dtype() == torch.float32  # nothing global was touched
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:  # what sampling did under chapter 6's former global switch: the same draws, bit for bit
+        g = torch.Generator().manual_seed(3)
+        z_old = torch.randn((5, 1), generator=g)
+        x_old = z_old + 0.5 * torch.randn((5, 2), generator=g)
+    finally:
+        torch.set_default_dtype(previous)
+    assert torch.equal(z, z_old) and torch.equal(x, x_old)
+    assert ConjugateGaussian(2, 0.5).sample(1)[1].dtype == torch.float32
+    for bad in (torch.int64, "float64", None):
+        with pytest.raises(ValueError, match="dtype"):
+            ConjugateGaussian(2, 0.5, dtype=bad)  # type: ignore[arg-type]
 
 
 def _mixture() -> GaussianMixture:

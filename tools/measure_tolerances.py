@@ -4,6 +4,10 @@ Usage (from the repository root, after the notebook was executed and committed n
 
     .venv/bin/python -m tools.measure_tolerances chapters/03_kingma_welling_split.ipynb [...]
 
+or, to execute it natively in the same command (the three runs at once, each cold)::
+
+    .venv/bin/python -m tools.measure_tolerances --native chapters/05_beta_vae.ipynb
+
 Each notebook is executed once per kernel set of :data:`tools.notebook_outputs.KERNEL_VARIANTS`
 (torch's ``ATEN_CPU_CAPABILITY``, MKL's and OpenBLAS's code paths, NumPy's SIMD dispatch), in a
 fresh kernel, without touching the committed notebook. Then:
@@ -24,6 +28,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -79,6 +84,14 @@ def execute(notebook: Path, env_overrides: dict[str, str], out_dir: Path) -> dic
     return json.loads(out.read_text(encoding="utf-8"))
 
 
+def _timed(notebook: Path, env_overrides: dict[str, str], out_dir: Path) -> dict[str, Any]:
+    start = time.perf_counter()
+    run = execute(notebook, env_overrides, out_dir)
+    label = env_overrides.get("ATEN_CPU_CAPABILITY", "native")
+    print(f"{notebook}: executed cold with {label} kernels in {time.perf_counter() - start:.0f} s")
+    return run
+
+
 def execute_into(notebook: Path, out: Path) -> None:
     """Execute ``notebook`` (working directory: its folder) and write the result to ``out``."""
     import nbformat
@@ -95,15 +108,22 @@ def execute_into(notebook: Path, out: Path) -> None:
     nbformat.write(nb, out)
 
 
-def measure(notebook: Path, jobs: int, *, tag: bool = False) -> list[str]:
+def measure(notebook: Path, jobs: int, *, tag: bool = False, native: bool = False) -> list[str]:
     """Measure ``notebook``, write its record, and return the problems found.
 
     With ``tag``, an untagged cell whose output changed under another kernel set is tagged
     ``numeric`` in the committed notebook (its metadata only; outputs untouched) and measured.
+    With ``native``, the notebook is first (in parallel with the other kernel sets) executed cold
+    with this CPU's own kernels, and that run replaces its outputs: the committed outputs and
+    their record then come from one command.
     """
-    committed = json.loads(notebook.read_text(encoding="utf-8"))
+    kernel_sets = ({}, *KERNEL_VARIANTS) if native else KERNEL_VARIANTS
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
-        runs = list(pool.map(lambda v: execute(notebook, v, Path(tmp)), KERNEL_VARIANTS))
+        runs = list(pool.map(lambda v: _timed(notebook, v, Path(tmp)), kernel_sets))
+    if native:
+        fresh, runs = runs[0], runs[1:]
+        notebook.write_text(json.dumps(fresh, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    committed = json.loads(notebook.read_text(encoding="utf-8"))
     problems: list[str] = []
     cells: dict[str, Any] = {}
     by_id = [{c["id"]: c for c in run["cells"]} for run in runs]
@@ -169,9 +189,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--tag", action="store_true", help="tag cells whose output moved as 'numeric' first"
     )
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="also execute with this CPU's own kernels, at the same time, and commit that run",
+    )
     parser.add_argument("--execute-into", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
-        "--jobs", type=int, default=2, help="kernel sets executed at once (default 2)"
+        "--jobs", type=int, default=3, help="kernel sets executed at once (default 3)"
     )
     args = parser.parse_args(argv)
     if args.execute_into:
@@ -179,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     status = 0
     for notebook in args.notebooks:
-        problems = measure(notebook, args.jobs, tag=args.tag)
+        problems = measure(notebook, args.jobs, tag=args.tag, native=args.native)
         print(f"{notebook}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
         for p in problems:
             print(f"  {p}")
