@@ -420,7 +420,32 @@ def _check_batch(x: object) -> torch.Tensor:
     return data
 
 
-class IWAEObjective:
+class _Parametrised:
+    """An objective whose ``config()`` is the attributes named in ``_config_fields``."""
+
+    _config_fields: tuple[str, ...] = ()
+
+    def config(self) -> dict[str, object]:
+        """The parameters, for cache keys.
+
+        Returns:
+            Each constructor parameter of the objective, by name.
+        """
+        return {name: getattr(self, name) for name in self._config_fields}
+
+
+class _GroupedDraws(_Parametrised):
+    """The parameters of an objective on M groups of K draws per row (MIWAE, PIWAE)."""
+
+    _config_fields = ("n_outer", "n_inner", "eval_batch_size")
+
+    def __init__(self, n_outer: int, n_inner: int, *, eval_batch_size: int = 500) -> None:
+        self.n_outer = check_int(n_outer, "n_outer")
+        self.n_inner = check_int(n_inner, "n_inner")
+        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
+
+
+class IWAEObjective(_Parametrised):
     """The K-sample importance-weighted bound as a training objective (Burda et al. 2016).
 
     ``loss`` is :func:`iwae_loss`, −mean_n log (1/K) Σ_k w_{nk}, with the ``"standard"`` or the
@@ -437,6 +462,8 @@ class IWAEObjective:
     Raises:
         ValueError: a bad argument.
     """
+
+    _config_fields = ("n_samples", "estimator", "eval_batch_size")
 
     def __init__(
         self,
@@ -479,18 +506,6 @@ class IWAEObjective:
             ValueError: a bad argument.
         """
         return _held_out_bound(model, _check_batch(x), self.n_samples, self.eval_batch_size)
-
-    def config(self) -> dict[str, object]:
-        """The parameters, for cache keys.
-
-        Returns:
-            ``n_samples``, ``estimator`` and ``eval_batch_size``.
-        """
-        return {
-            "n_samples": self.n_samples,
-            "estimator": self.estimator,
-            "eval_batch_size": self.eval_batch_size,
-        }
 
 
 class _RowBoundObjective:
@@ -539,7 +554,7 @@ class _RowBoundObjective:
         return total / data.shape[0]
 
 
-class MIWAEObjective(_RowBoundObjective):
+class MIWAEObjective(_GroupedDraws, _RowBoundObjective):
     """The multiply importance-weighted bound of Rainforth et al. (2018), M groups of K draws.
 
     With M·K draws z_{mk} ~ q(z|x) and weights w_{mk},
@@ -560,11 +575,6 @@ class MIWAEObjective(_RowBoundObjective):
         ValueError: a bad argument.
     """
 
-    def __init__(self, n_outer: int, n_inner: int, *, eval_batch_size: int = 500) -> None:
-        self.n_outer = check_int(n_outer, "n_outer")
-        self.n_inner = check_int(n_inner, "n_inner")
-        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
-
     def bound(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
         """The single-draw estimate (1/M) Σ_m log (1/K) Σ_k w_{mk} of every row of ``x``.
 
@@ -581,20 +591,8 @@ class MIWAEObjective(_RowBoundObjective):
         _, grouped = _grouped_log_weights(model, _check_batch(x), self.n_outer, self.n_inner)
         return log_mean_exp(grouped, dim=1).mean(dim=0)
 
-    def config(self) -> dict[str, object]:
-        """The parameters, for cache keys.
 
-        Returns:
-            ``n_outer``, ``n_inner`` and ``eval_batch_size``.
-        """
-        return {
-            "n_outer": self.n_outer,
-            "n_inner": self.n_inner,
-            "eval_batch_size": self.eval_batch_size,
-        }
-
-
-class CIWAEObjective(_RowBoundObjective):
+class CIWAEObjective(_Parametrised, _RowBoundObjective):
     """The combination bound of Rainforth et al. (2018): β · ELBO + (1 − β) · IWAE, same draws.
 
     With K draws z_k ~ q(z|x) and weights w_k,
@@ -613,6 +611,8 @@ class CIWAEObjective(_RowBoundObjective):
     Raises:
         ValueError: a bad argument.
     """
+
+    _config_fields = ("n_samples", "beta", "eval_batch_size")
 
     def __init__(self, n_samples: int, beta: float, *, eval_batch_size: int = 500) -> None:
         self.n_samples = check_int(n_samples, "n_samples")
@@ -637,20 +637,8 @@ class CIWAEObjective(_RowBoundObjective):
         log_w, _ = _grouped_log_weights(model, _check_batch(x), 1, self.n_samples)
         return self.beta * log_w.mean(dim=0) + (1 - self.beta) * log_mean_exp(log_w, dim=0)
 
-    def config(self) -> dict[str, object]:
-        """The parameters, for cache keys.
 
-        Returns:
-            ``n_samples``, ``beta`` and ``eval_batch_size``.
-        """
-        return {
-            "n_samples": self.n_samples,
-            "beta": self.beta,
-            "eval_batch_size": self.eval_batch_size,
-        }
-
-
-class PIWAEObjective:
+class PIWAEObjective(_GroupedDraws):
     """Partially importance-weighted training (Rainforth et al. 2018): two bounds, one draw set.
 
     From M·K draws z_{mk} ~ q(z|x), the decoder (θ: every parameter outside ``model.encoder``)
@@ -671,11 +659,6 @@ class PIWAEObjective:
     Raises:
         ValueError: a bad argument.
     """
-
-    def __init__(self, n_outer: int, n_inner: int, *, eval_batch_size: int = 500) -> None:
-        self.n_outer = check_int(n_outer, "n_outer")
-        self.n_inner = check_int(n_inner, "n_inner")
-        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
 
     def loss(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
         """A surrogate with value −IWAE_{MK}(x) and the two groups' gradients (see above).
@@ -731,15 +714,3 @@ class PIWAEObjective:
         return _held_out_bound(
             model, _check_batch(x), self.n_outer * self.n_inner, self.eval_batch_size
         )
-
-    def config(self) -> dict[str, object]:
-        """The parameters, for cache keys.
-
-        Returns:
-            ``n_outer``, ``n_inner`` and ``eval_batch_size``.
-        """
-        return {
-            "n_outer": self.n_outer,
-            "n_inner": self.n_inner,
-            "eval_batch_size": self.eval_batch_size,
-        }

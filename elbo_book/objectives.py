@@ -117,6 +117,7 @@ def elbo_terms(
     n_samples: int | None = 1,
     analytic_kl: bool = True,
     reduction: Reduction = "mean",
+    check: bool = True,
 ) -> ELBOTerms:
     """Reconstruction E_q[log p(x|z)], KL(q(z|x) ‖ p(z)) and the ELBO = reconstruction − KL.
 
@@ -131,6 +132,10 @@ def elbo_terms(
         n_samples: Monte Carlo draws ≥ 1, or None for exact enumeration.
         analytic_kl: whether the KL is closed-form (True) or Monte Carlo (a bool).
         reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the batch.
+        check: False skips the checks of ``x`` and of a given ``q`` against it (shape,
+            finiteness, batch shape), as :meth:`elbo_book.models.VAE.encode` does: for a
+            training loop that checked its whole data set once. The other arguments are
+            always checked.
 
     Returns:
         :class:`ELBOTerms` of tensors (0-d, or ``x.shape[:-1]`` for ``"none"``).
@@ -140,21 +145,10 @@ def elbo_terms(
     """
     check_reduction(reduction)
     analytic_kl = check_bool(analytic_kl, "analytic_kl")
-    q = variational_distribution(model, x, q)
+    if check_bool(check, "check") or q is None:
+        q = variational_distribution(model, x, q)
     if n_samples is not None:
         check_int(n_samples, "n_samples")
-    return _elbo_terms(model, x, q, n_samples, analytic_kl, reduction)
-
-
-def _elbo_terms(
-    model: LatentVariableModel,
-    x: torch.Tensor,
-    q: Distribution,
-    n_samples: int | None,
-    analytic_kl: bool,
-    reduction: Reduction,
-) -> ELBOTerms:
-    """:func:`elbo_terms` on checked inputs."""
     reconstruction, kl = _reconstruction_and_kl(model, x, q, n_samples, analytic_kl)
     reconstruction = reduce(reconstruction, reduction)
     kl = reduce(kl.expand_as(reconstruction) if reduction == "none" else kl, reduction)
@@ -172,7 +166,7 @@ def _reconstruction_and_kl(
     n_samples: int | None,
     analytic_kl: bool,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-example E_q[log p(x|z)] and KL(q ‖ p(z)), unreduced (the training step's inner call)."""
+    """Per-example E_q[log p(x|z)] and KL(q ‖ p(z)), unreduced, on checked inputs."""
     prior = model.prior()
     if n_samples is None:
         if not q.has_enumerate_support:

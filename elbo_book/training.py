@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from elbo_book.experiment_cache import ExperimentCache, tensor_digest
 from elbo_book.models import VAE
-from elbo_book.objectives import ELBOTerms, _reconstruction_and_kl, elbo_terms
+from elbo_book.objectives import ELBOTerms, elbo_terms
 from elbo_book.stopping import Convergence
 from elbo_book.validation import (
     check_bool,
@@ -400,7 +400,8 @@ def train_step(
     kl_weight = check_nonnegative(kl_weight, "kl_weight")
     check_data = check_bool(check_data, "check_data")
     q = model.encode(x, check=check_data)
-    reconstruction, kl = _reconstruction_and_kl(model, x, q, n_samples, True)
+    per_example = elbo_terms(model, x, q, n_samples=n_samples, reduction="none", check=False)
+    reconstruction, kl = per_example.reconstruction, per_example.kl
     loss = (kl - reconstruction if kl_weight == 1.0 else kl_weight * kl - reconstruction).mean()
     reconstruction, kl = reconstruction.detach().mean(), kl.detach().mean()
     value = loss.item()

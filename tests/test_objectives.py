@@ -111,6 +111,31 @@ def test_terms_are_summed_per_example_and_reduced_alike() -> None:
             torch.testing.assert_close(op(full), red)
 
 
+def test_check_false_skips_only_the_data_checks() -> None:
+    """check=False (a training loop's, after checking its data once) gives the same numbers,
+    skips the checks of x against q, and still checks every other argument."""
+    model = VAE(6, 2, (8,))
+    x = _binary(5, 6)
+    q = model.encode(x)
+    seed_everything(3)
+    checked = elbo_terms(model, x, q, n_samples=2, reduction="none")
+    seed_everything(3)
+    unchecked = elbo_terms(model, x, q, n_samples=2, reduction="none", check=False)
+    for a, b in zip(checked, unchecked, strict=True):
+        assert torch.equal(a, b)
+    nan_x = x.clone()
+    nan_x[0, 0] = math.nan
+    with pytest.raises(ValueError, match="finite"):
+        elbo_terms(model, nan_x, q)
+    assert not bool(torch.isfinite(elbo_terms(model, nan_x, q, check=False).elbo))
+    with pytest.raises(ValueError, match="n_samples"):
+        elbo_terms(model, x, q, n_samples=0, check=False)
+    with pytest.raises(ValueError, match="check"):
+        elbo_terms(model, x, q, check="no")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="finite"):  # without q, the encoder still checks x
+        elbo_terms(model, nan_x, check=False)
+
+
 def test_beta_rate_distortion_relations() -> None:
     model = VAE(6, 2, (8,), likelihood="gaussian", decoder_scale=0.5)
     x = torch.rand(7, 6)

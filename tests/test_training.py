@@ -7,7 +7,7 @@ import torch
 from elbo_book.data import load_digits
 from elbo_book.experiment_cache import ExperimentCache
 from elbo_book.models import VAE
-from elbo_book.objectives import _reconstruction_and_kl
+from elbo_book.objectives import elbo_terms
 from elbo_book.reproducibility import seed_everything
 from elbo_book.stopping import Convergence
 from elbo_book.training import (
@@ -195,7 +195,8 @@ class _BetaObjective:
 
     def loss(self, model: VAE, x: torch.Tensor) -> torch.Tensor:
         q = model.encode(x, check=False)
-        reconstruction, kl = _reconstruction_and_kl(model, x, q, self.n_samples, True)
+        terms = elbo_terms(model, x, q, n_samples=self.n_samples, reduction="none", check=False)
+        reconstruction, kl = terms.reconstruction, terms.kl
         if self.beta == 1.0:
             return (kl - reconstruction).mean()
         return (self.beta * kl - reconstruction).mean()
