@@ -377,16 +377,15 @@ def _ch02() -> tuple[Exercise, ...]:
 
 
 def _ch03() -> tuple[Exercise, ...]:
-    import sympy
     import torch
     from torch.distributions import Normal, kl_divergence
 
+    from elbo_book.book.shared import HALF, STANDARD_NORMAL_KL_CLOSED_FORM
     from elbo_book.derive.semantics import Gaussian, mu_q, sigma_q
-    from elbo_book.derive.terms import KL, Expect, Num, log, p, q, x, z
+    from elbo_book.derive.terms import KL, Expect, log, p, q, x, z
     from elbo_book.toy_models import ConjugateGaussian
 
     q_ = q(z | x)
-    half = Num(sympy.Rational(1, 2))
     running = ConjugateGaussian(data_dim=len(_RUNNING_X), noise_scale=1.0)
     posterior = running.exact_posterior(torch.tensor([_RUNNING_X], dtype=torch.float64))
     excess = float(kl_divergence(posterior.base_dist, Normal(0.0, 1.0)).sum())
@@ -410,8 +409,8 @@ def _ch03() -> tuple[Exercise, ...]:
             "gaussian_kl",
             "For q(z|x) = N(μ, σ²) and p(z) = N(0, 1), give KL(q ‖ p) in closed form.",
             StepChecker(KL(q_, p(z)), semantics=(Gaussian(fix={"mu_p": 0, "sigma_p": 1}),)),
-            solution=half * (mu_q**2 + sigma_q**2 - 1 - log(sigma_q**2)),
-            wrong=half * (mu_q**2 + sigma_q**2 - log(sigma_q**2)),
+            solution=STANDARD_NORMAL_KL_CLOSED_FORM,
+            wrong=HALF * (mu_q**2 + sigma_q**2 - log(sigma_q**2)),
             explanation=(
                 "E_q[log q] = −½ log(2πσ²) − ½ and E_q[log p] = −½ log 2π − ½(μ² + σ²); their "
                 "difference is ½(μ² + σ² − 1 − log σ²). Without the −1 the KL of q = p would be "
@@ -491,14 +490,13 @@ def _ch04() -> tuple[Exercise, ...]:
 
 
 def _ch05() -> tuple[Exercise, ...]:
-    import sympy
 
+    from elbo_book.book.shared import GAUSSIAN_KL_CLOSED_FORM, HALF
     from elbo_book.derive.semantics import Gaussian, mu_p, mu_q, sigma_p, sigma_q
-    from elbo_book.derive.terms import ELBO, KL, Expect, Num, Scalar, log, p, q, x, z
+    from elbo_book.derive.terms import ELBO, KL, Expect, Scalar, log, p, q, x, z
 
     q_ = q(z | x)
     delta = Scalar("delta", r"\delta")
-    half = Num(sympy.Rational(1, 2))
     beta, decoder_sd = 4.0, 0.1
     plain_sd = math.sqrt(beta) * decoder_sd  # decoder variance βσ² (``beta_gaussian_decoder``)
     return (
@@ -518,12 +516,10 @@ def _ch05() -> tuple[Exercise, ...]:
             "prior_kl",
             "For q(z|x) = N(μ, σ²) and p(z) = N(μ₀, σ₀²), give KL(q ‖ p) in closed form.",
             StepChecker(KL(q_, p(z)), semantics=(Gaussian(),)),
-            solution=log(sigma_p / sigma_q)
-            + (sigma_q**2 + (mu_q - mu_p) ** 2) / (2 * sigma_p**2)
-            - half,
+            solution=GAUSSIAN_KL_CLOSED_FORM,
             wrong=log(sigma_q / sigma_p)
             + (sigma_q**2 + (mu_q - mu_p) ** 2) / (2 * sigma_p**2)
-            - half,
+            - HALF,
             explanation=(
                 "E_q[log q] = −log σ − ½ log 2π − ½ and E_q[log p] = −log σ₀ − ½ log 2π − "
                 "(σ² + (μ − μ₀)²)/(2σ₀²). The log-determinant term is log(σ₀/σ): a q narrower than "
