@@ -167,6 +167,15 @@ def test_displayed_derivations_are_verified(notebook: Path) -> None:
                 assert m and m.group(1) == m.group(2), f"{notebook.name}: {text.splitlines()[0]}"
 
 
+def _fresh_python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter (this checkout on its path); return its stdout."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return out.stdout.strip()
+
+
 def test_collecting_and_verifying_imports_no_torch() -> None:
     """The engine knows nothing of torch: collecting every derivation and checking one (the
     Errata's, whose numeric claims use torch when shown) leaves torch unimported."""
@@ -179,11 +188,7 @@ def test_collecting_and_verifying_imports_no_torch() -> None:
         "check_all(chapter='01_jensen_bound')\n"
         "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
-    assert out.stdout.strip() == "[]", out.stdout[:500]
+    assert _fresh_python(code) == "[]"
 
 
 def test_the_engine_imports_nothing_of_the_book() -> None:
@@ -199,11 +204,7 @@ def test_the_engine_imports_nothing_of_the_book() -> None:
         "    importlib.import_module(m.name)\n"
         "print(sorted(m for m in sys.modules if m.startswith(('elbo_book.book', 'torch'))))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
-    )
-    assert out.stdout.strip() == "[]", out.stdout[:500]
+    assert _fresh_python(code) == "[]"
 
 
 _USER_MODULE = """
