@@ -238,9 +238,7 @@ class NormalGamma:
         Raises:
             ValueError: a τ ≤ 0.
         """
-        m, t = np.broadcast_arrays(np.asarray(mu, np.float64), np.asarray(tau, np.float64))
-        if np.any(t <= 0):
-            raise ValueError("tau must be > 0")
+        m, t = _mu_tau_pairs(mu, tau)
         scale = 1.0 / np.sqrt(self.precision_scale * t)
         return _log_normal_gamma(m, t, self.mean, scale, self.shape, self.rate)
 
@@ -276,9 +274,7 @@ class MeanPrecisionFactors:
         Raises:
             ValueError: a τ ≤ 0.
         """
-        m, t = np.broadcast_arrays(np.asarray(mu, np.float64), np.asarray(tau, np.float64))
-        if np.any(t <= 0):
-            raise ValueError("tau must be > 0")
+        m, t = _mu_tau_pairs(mu, tau)
         scale = 1.0 / math.sqrt(self.precision)
         return _log_normal_gamma(m, t, self.mean, scale, self.shape, self.rate)
 
@@ -301,6 +297,14 @@ def _check_positive(value: float, name: str) -> None:
     _check_finite(value, name)
     if value <= 0:
         raise ValueError(f"{name} must be > 0, got {value!r}")
+
+
+def _mu_tau_pairs(mu: ArrayLike, tau: ArrayLike) -> tuple[NDArray[np.float64], ...]:
+    """``mu`` and ``tau`` broadcast together as float64 arrays; every τ must be > 0."""
+    m, t = np.broadcast_arrays(np.asarray(mu, np.float64), np.asarray(tau, np.float64))
+    if np.any(t <= 0):
+        raise ValueError("tau must be > 0")
+    return m, t
 
 
 def _log_normal_gamma(
