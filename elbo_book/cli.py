@@ -31,7 +31,7 @@ from elbo_book import __version__
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DATASETS", "build_parser", "load_dataset", "main"]
+__all__ = ["DATASETS", "build_parser", "main"]
 
 #: Data set name → whether its images are binary (then the default likelihood is Bernoulli).
 DATASETS: dict[str, bool] = {
@@ -68,7 +68,7 @@ def _split_file(
     return x[order[n_test:]], x[order[:n_test]]
 
 
-def load_dataset(
+def _load_data_argument(
     name: str,
     *,
     seed: int = 0,
@@ -76,7 +76,10 @@ def load_dataset(
     test_path: str | None = None,
     test_fraction: float = 0.1,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x_train, x_test) for a name in :data:`DATASETS` or a data file.
+    """(x_train, x_test) for the value of ``--data``: a name in :data:`DATASETS` or a data file.
+
+    The command line's own resolution of its options (its messages name them); a program loads
+    data with :mod:`elbo_book.data` directly.
 
     Args:
         name: a name in :data:`DATASETS`, or the path of a ``.npy``/``.npz``/``.pt``/``.csv``
@@ -361,7 +364,7 @@ def _train(args: argparse.Namespace) -> int:
         _resume_data_options(args, resumed.metadata)
     if args.data is None:
         args.data = _DEFAULT_DATA
-    x_train, x_test = load_dataset(
+    x_train, x_test = _load_data_argument(
         args.data,
         seed=args.seed,
         mnist_path=args.mnist_path,
@@ -467,7 +470,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     test_data = args.test_data or (metadata.get("test_data") if args.data is None else None)
     seed = metadata.get("seed", 0)
     fraction = metadata.get("test_fraction", 0.1)
-    _, x_test = load_dataset(
+    _, x_test = _load_data_argument(
         data,
         seed=seed if isinstance(seed, int) else 0,
         mnist_path=mnist_path if isinstance(mnist_path, str) else None,
@@ -530,7 +533,7 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
 
             torch.set_num_threads(args.threads)
         if args.command == "sweep":
-            data = load_dataset(args.data, seed=args.split_seed, mnist_path=args.mnist_path)
+            data = _load_data_argument(args.data, seed=args.split_seed, mnist_path=args.mnist_path)
             from elbo_book.sweep_cli import run_sweep
 
             return run_sweep(args, *data, binary=DATASETS[args.data])

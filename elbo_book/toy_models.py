@@ -1,26 +1,39 @@
 """Toy latent-variable models whose posterior and evidence are known exactly.
 
-Both models have the same interface as :class:`elbo_book.models.VAE` where it makes sense —
-``prior()``, ``likelihood(z)`` — plus ``exact_posterior(x)`` and ``log_evidence(x)``, so every
-objective in :mod:`elbo_book.objectives` and :mod:`elbo_book.importance` runs on them and can be
-compared with the exact answer.  They have no encoder: pass the variational distribution ``q``
-explicitly (e.g. :func:`elbo_book.models.diagonal_gaussian`, or a ``Categorical``).
+Each has the interface of :class:`elbo_book.models.VAE` where it makes sense — ``prior()``,
+``likelihood(z)`` — and ``log_evidence(x)``, so every objective in :mod:`elbo_book.objectives`
+and :mod:`elbo_book.importance` runs on it and can be compared with the exact answer.
+
+* :class:`ConjugateGaussian` and :class:`GaussianMixture` have no encoder (and have
+  ``exact_posterior(x)``): pass the variational distribution ``q`` explicitly (e.g.
+  :func:`elbo_book.models.diagonal_gaussian`, or a ``Categorical``).
+* :class:`LinearGaussianTestBed` is Rainforth et al.'s test bed for gradient estimators: a
+  learnable prior mean (its "decoder") and a linear Gaussian encoder, a ``torch.nn.Module``
+  trained or differentiated like a VAE.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 from torch.distributions import Categorical, Independent, MultivariateNormal, Normal
 
+from elbo_book.models import diagonal_gaussian
 from elbo_book.validation import (
     MIN_SCALE,
     check_generator,
     check_int,
+    check_nonnegative,
     check_positive,
     check_tensor,
 )
 
-__all__ = ["MIN_CONJUGATE_NOISE_SCALE", "ConjugateGaussian", "GaussianMixture"]
+__all__ = [
+    "MIN_CONJUGATE_NOISE_SCALE",
+    "ConjugateGaussian",
+    "GaussianMixture",
+    "LinearGaussianTestBed",
+]
 
 #: The smallest noise scale of :class:`ConjugateGaussian`.  Below it the evidence covariance
 #: σ² I + 1 1ᵀ is too ill-conditioned for float32 (its small eigenvalues σ² vanish next to D).
@@ -292,3 +305,141 @@ class GaussianMixture:
             (n, self.data_dim), generator=generator, dtype=self.means.dtype
         )
         return z, x
+
+
+class LinearGaussianTestBed(nn.Module):
+    """The Gaussian test bed of Rainforth et al. (2018, §4), with a learnable prior mean.
+
+    p_θ(z) = N(θ, I), p(x|z) = N(z, I) on ℝ^D and q_φ(z|x) = N(A x + b, σ_q² I) with
+    φ = (A, b) and a fixed σ_q (2/3 in the paper, wider than the exact posterior's 1/2, so
+    the importance weights have finite variance).  The exact posterior is N((θ + x)/2, I/2) and
+    the evidence is x ~ N(θ, 2 I).  ``encoder`` holds φ and ``decoder`` holds θ, as in a VAE.
+
+    Args:
+        theta: the prior mean θ, shape ``(D,)``.
+        weight: the encoder matrix A, shape ``(D, D)``.
+        bias: the encoder offset b, shape ``(D,)``.
+        q_variance: the encoder variance σ_q² > 0.
+
+    Raises:
+        ValueError: malformed tensors or a non-positive variance.
+    """
+
+    def __init__(
+        self,
+        theta: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor,
+        q_variance: float = 2.0 / 3.0,
+    ) -> None:
+        super().__init__()
+        check_tensor(theta, "theta", ndim=1)
+        dim = theta.shape[0]
+        check_tensor(weight, "weight", ndim=2)
+        check_tensor(bias, "bias", ndim=1)
+        if weight.shape != (dim, dim) or bias.shape != (dim,):
+            raise ValueError(
+                f"weight must have shape ({dim}, {dim}) and bias ({dim},) to match theta; got "
+                f"{tuple(weight.shape)} and {tuple(bias.shape)}"
+            )
+        self.q_scale = check_positive(q_variance, "q_variance") ** 0.5
+        self.decoder = nn.ParameterDict({"theta": nn.Parameter(theta.clone())})
+        self.encoder = nn.ParameterDict(
+            {"weight": nn.Parameter(weight.clone()), "bias": nn.Parameter(bias.clone())}
+        )
+
+    @classmethod
+    def near_optimum(
+        cls,
+        data: torch.Tensor,
+        perturbation: float,
+        *,
+        generator: torch.Generator | None = None,
+    ) -> LinearGaussianTestBed:
+        """The model at the maximum-likelihood optimum for ``data``, then perturbed.
+
+        For data x_1, …, x_N the optimum is θ* = mean_n x_n, A* = I/2 and b* = θ*/2 (then
+        q is the exact posterior's mean with the wider variance 2/3); every entry of θ, A
+        and b gets independent N(0, s²) noise, s = ``perturbation``, as in Rainforth et al.
+        (2018, §4).
+
+        Args:
+            data: the data set, shape ``(N, D)`` with N ≥ 1.
+            perturbation: the standard deviation of the noise, ≥ 0.
+            generator: the random generator of the noise (None: the global one).
+
+        Returns:
+            The perturbed model, in ``data``'s dtype.
+
+        Raises:
+            ValueError: malformed ``data`` or a negative ``perturbation``.
+        """
+        check_tensor(data, "data", ndim=2)
+        if data.shape[0] == 0:
+            raise ValueError("data must contain at least one row")
+        scale = check_nonnegative(perturbation, "perturbation")
+        dim, dtype = data.shape[1], data.dtype
+
+        def noise(*shape: int) -> torch.Tensor:
+            return scale * torch.randn(*shape, generator=generator, dtype=dtype)
+
+        theta = data.mean(dim=0)
+        return cls(
+            theta + noise(dim),
+            0.5 * torch.eye(dim, dtype=dtype) + noise(dim, dim),
+            theta / 2 + noise(dim),
+        )
+
+    def prior(self) -> Independent:
+        """p_θ(z) = N(θ, I).
+
+        Returns:
+            The prior, event shape ``(D,)``.
+        """
+        theta = self.decoder["theta"]
+        return Independent(Normal(theta, torch.ones_like(theta)), 1)
+
+    def likelihood(self, z: torch.Tensor) -> Independent:
+        """p(x|z) = N(z, I).
+
+        Args:
+            z: latents of shape ``(..., D)``.
+
+        Returns:
+            The likelihood, batch shape ``z.shape[:-1]``.
+
+        Raises:
+            ValueError: ``z`` is not a floating tensor of that shape.
+        """
+        return Independent(Normal(z, torch.ones_like(z)), 1)
+
+    def encode(self, x: torch.Tensor) -> Independent:
+        """q_φ(z|x) = N(A x + b, σ_q² I).
+
+        Args:
+            x: data of shape ``(..., D)``.
+
+        Returns:
+            q(z|x), batch shape ``x.shape[:-1]``.
+
+        Raises:
+            ValueError: ``x`` is not a finite floating tensor of that shape.
+        """
+        check_tensor(x, "x", min_ndim=1, last_dim=self.decoder["theta"].shape[0])
+        loc = x @ self.encoder["weight"].T + self.encoder["bias"]
+        return diagonal_gaussian(loc, torch.full_like(loc, self.q_scale))
+
+    def log_evidence(self, x: torch.Tensor) -> torch.Tensor:
+        """log p_θ(x) = log N(x; θ, 2 I).
+
+        Args:
+            x: data of shape ``(..., D)``.
+
+        Returns:
+            Shape ``x.shape[:-1]``.
+
+        Raises:
+            ValueError: ``x`` is not a finite floating tensor of that shape.
+        """
+        theta = self.decoder["theta"]
+        return Independent(Normal(theta, torch.full_like(theta, 2.0**0.5)), 1).log_prob(x)

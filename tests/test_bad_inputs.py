@@ -31,6 +31,7 @@ from elbo_book import (
     checkpoint,
     data,
     disentanglement,
+    gaussian_kl,
     gradient_snr,
     gradients,
     importance,
@@ -640,7 +641,7 @@ CASES: list[Case] = [
     ),
     Case(
         "isotropic_gaussian_kl",
-        linear_vae.isotropic_gaussian_kl,
+        gaussian_kl.isotropic_gaussian_kl,
         {
             "mu_q": lambda: _t(4, 2),
             "var_q": lambda: _t(4, low=0.1),
@@ -729,8 +730,8 @@ CASES: list[Case] = [
         {"n_draws": _numbers(), "params": _numbers(empty=lambda: [])},
     ),
     Case(
-        "LinearGaussianModel",
-        gradient_snr.LinearGaussianModel,
+        "LinearGaussianTestBed",
+        toy_models.LinearGaussianTestBed,
         {"theta": lambda: _t(2), "weight": lambda: _t(2, 2), "bias": lambda: _t(2)},
         {"theta": _bad((2,)), "weight": _bad((2, 2)), "bias": _bad((2,))},
     ),

@@ -10,18 +10,18 @@ from elbo_book.book import ch06_importance_weighting as ch06
 from elbo_book.derive.terms import RandomVariable
 from elbo_book.gradient_snr import (
     GradientSNR,
-    LinearGaussianModel,
     gradient_draws,
     iwae_gradient_snr,
     signal_to_noise,
 )
 from elbo_book.importance import iwae_bound, iwae_loss
 from elbo_book.reproducibility import seed_everything
+from elbo_book.toy_models import LinearGaussianTestBed
 
 
 def _toy(
     dim: int = 3, *, exact: bool = False, seed: int = 0
-) -> tuple[LinearGaussianModel, torch.Tensor]:
+) -> tuple[LinearGaussianTestBed, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     theta = torch.randn(dim, generator=g, dtype=torch.float64)
     x = theta + math.sqrt(2.0) * torch.randn(dim, generator=g, dtype=torch.float64)
@@ -32,7 +32,7 @@ def _toy(
             dim, dim, generator=g, dtype=torch.float64
         )
         bias, variance = theta / 2 + 0.1 * torch.randn(dim, generator=g, dtype=torch.float64), 2 / 3
-    return LinearGaussianModel(theta, weight, bias, q_variance=variance), x[None]
+    return LinearGaussianTestBed(theta, weight, bias, q_variance=variance), x[None]
 
 
 def test_signal_to_noise_known_values() -> None:
@@ -113,13 +113,6 @@ def test_linear_gaussian_exact_posterior_makes_every_bound_tight() -> None:
         for k in (1, 7):
             bound = iwae_bound(model, x, n_samples=k, reduction="none")
             assert torch.allclose(bound, model.log_evidence(x), atol=1e-10)
-
-
-def test_linear_gaussian_rejects_mismatched_shapes() -> None:
-    with pytest.raises(ValueError, match="shape"):
-        LinearGaussianModel(torch.zeros(2), torch.eye(3), torch.zeros(2))
-    with pytest.raises(ValueError, match="q_variance"):
-        LinearGaussianModel(torch.zeros(2), torch.eye(2), torch.zeros(2), q_variance=0.0)
 
 
 def test_dreg_changes_only_the_encoder_gradient() -> None:
@@ -241,26 +234,6 @@ def test_log_log_slope() -> None:
     ):
         with pytest.raises(ValueError):
             log_log_slope(ks_bad, values)
-
-
-def test_near_optimum_is_the_optimum_without_noise() -> None:
-    g = torch.Generator().manual_seed(0)
-    data = torch.randn(64, 3, generator=g, dtype=torch.float64) + 1.0
-    model = LinearGaussianModel.near_optimum(data, 0.0)
-    theta = model.decoder["theta"].detach()
-    assert torch.allclose(theta, data.mean(dim=0))
-    assert torch.allclose(model.encoder["bias"].detach(), theta / 2)
-    # at the optimum the log evidence sum_n log p(x_n) has zero gradient in θ
-    model.log_evidence(data).sum().backward()
-    assert model.decoder["theta"].grad is not None
-    assert float(model.decoder["theta"].grad.abs().max()) < 1e-10
-    perturbed = LinearGaussianModel.near_optimum(data, 0.01, generator=g)
-    moved = (perturbed.encoder["weight"] - 0.5 * torch.eye(3, dtype=torch.float64)).detach()
-    assert 0.002 < float(moved.std()) < 0.03
-    with pytest.raises(ValueError, match="perturbation"):
-        LinearGaussianModel.near_optimum(data, -1.0)
-    with pytest.raises(ValueError, match="at least one row"):
-        LinearGaussianModel.near_optimum(data[:0], 0.01)
 
 
 def test_proposal_gradient_draws_estimators() -> None:

@@ -12,7 +12,6 @@ import torch
 from torch.distributions import Independent, Normal
 
 from elbo_book.data import load_mnist_npz
-from elbo_book.gradient_snr import LinearGaussianModel
 from elbo_book.importance import iwae_bound, log_mean_exp
 from elbo_book.models import (
     DEFAULT_GAUSSIAN_DECODER_SCALE,
@@ -22,7 +21,7 @@ from elbo_book.models import (
 )
 from elbo_book.objectives import elbo, elbo_terms
 from elbo_book.surgery import kl_decomposition, log_aggregate_posterior, surgery_terms
-from elbo_book.toy_models import ConjugateGaussian
+from elbo_book.toy_models import ConjugateGaussian, LinearGaussianTestBed
 from elbo_book.training import History, evaluate, fit, resolve_device, train_step
 from elbo_book.validation import MIN_SCALE
 
@@ -183,10 +182,10 @@ def test_seeds_generators_and_numbers() -> None:
 
 
 def test_fit_and_evaluate_name_the_model_class() -> None:
-    other = LinearGaussianModel(torch.zeros(5), torch.eye(5), torch.zeros(5))
-    with pytest.raises(ValueError, match=r"elbo_book\.models\.VAE, got LinearGaussianModel"):
+    other = LinearGaussianTestBed(torch.zeros(5), torch.eye(5), torch.zeros(5))
+    with pytest.raises(ValueError, match=r"elbo_book\.models\.VAE, got LinearGaussianTestBed"):
         fit(other, _data(), epochs=1, progress=False, device="cpu")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="got LinearGaussianModel"):
+    with pytest.raises(ValueError, match="got LinearGaussianTestBed"):
         evaluate(other, _data())  # type: ignore[arg-type]
 
 

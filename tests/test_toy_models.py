@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from torch.distributions import Categorical
 
 from elbo_book.reproducibility import seed_everything
-from elbo_book.toy_models import ConjugateGaussian, GaussianMixture
+from elbo_book.toy_models import ConjugateGaussian, GaussianMixture, LinearGaussianTestBed
 
 
 @pytest.fixture(autouse=True)
@@ -111,3 +111,30 @@ def test_mixture_log_joint_is_prior_plus_likelihood() -> None:
     )
     torch.testing.assert_close(model.log_joint(x), by_parts)
     torch.testing.assert_close(model.log_joint(x).logsumexp(-1), model.log_evidence(x))
+
+
+def test_linear_gaussian_test_bed_rejects_mismatched_shapes() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        LinearGaussianTestBed(torch.zeros(2), torch.eye(3), torch.zeros(2))
+    with pytest.raises(ValueError, match="q_variance"):
+        LinearGaussianTestBed(torch.zeros(2), torch.eye(2), torch.zeros(2), q_variance=0.0)
+
+
+def test_test_bed_near_optimum_is_the_optimum_without_noise() -> None:
+    g = torch.Generator().manual_seed(0)
+    data = torch.randn(64, 3, generator=g, dtype=torch.float64) + 1.0
+    model = LinearGaussianTestBed.near_optimum(data, 0.0)
+    theta = model.decoder["theta"].detach()
+    assert torch.allclose(theta, data.mean(dim=0))
+    assert torch.allclose(model.encoder["bias"].detach(), theta / 2)
+    # at the optimum the log evidence sum_n log p(x_n) has zero gradient in θ
+    model.log_evidence(data).sum().backward()
+    assert model.decoder["theta"].grad is not None
+    assert float(model.decoder["theta"].grad.abs().max()) < 1e-10
+    perturbed = LinearGaussianTestBed.near_optimum(data, 0.01, generator=g)
+    moved = (perturbed.encoder["weight"] - 0.5 * torch.eye(3, dtype=torch.float64)).detach()
+    assert 0.002 < float(moved.std()) < 0.03
+    with pytest.raises(ValueError, match="perturbation"):
+        LinearGaussianTestBed.near_optimum(data, -1.0)
+    with pytest.raises(ValueError, match="at least one row"):
+        LinearGaussianTestBed.near_optimum(data[:0], 0.01)
