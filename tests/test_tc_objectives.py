@@ -11,7 +11,7 @@ from torch.distributions import Normal
 from elbo_book.models import VAE
 from elbo_book.stopping import Convergence
 from elbo_book.surgery import minibatch_weights
-from elbo_book.tc_objectives import BetaTCVAE
+from elbo_book.tc_objectives import BetaTCVAE, FactorVAE, permute_dimensions
 from elbo_book.training import fit
 
 
@@ -175,3 +175,134 @@ def test_config_and_bad_inputs() -> None:
         BetaTCVAE(1.0, 12).loss(torch.nn.Linear(5, 3), x)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="x"):
         BetaTCVAE(1.0, 12).loss(model, x[:, :4])
+
+
+# ---- FactorVAE ----------------------------------------------------------------------------
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.integers(2, 9), dims=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_permute_dimensions_keeps_every_marginal(rows: int, dims: int, seed: int) -> None:
+    z = torch.randn(rows, dims, generator=torch.Generator().manual_seed(seed))
+    permuted = permute_dimensions(z, torch.Generator().manual_seed(seed + 1))
+    assert permuted.shape == z.shape and permuted.dtype == z.dtype
+    assert torch.equal(permuted.sort(dim=0).values, z.sort(dim=0).values)  # each column's values
+
+
+def test_permute_dimensions_breaks_the_dependence_between_coordinates() -> None:
+    z = torch.randn(4000, 1, generator=torch.Generator().manual_seed(0)).expand(4000, 2)
+    permuted = permute_dimensions(z, torch.Generator().manual_seed(1))
+    assert torch.equal(z[:, 0], z[:, 1])
+    assert abs(float(torch.corrcoef(permuted.T)[0, 1])) < 0.06  # 1/sqrt(4000) = 0.016
+    with pytest.raises(ValueError, match="two rows"):
+        permute_dimensions(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="2 dimension"):
+        permute_dimensions(torch.zeros(3))
+
+
+@pytest.mark.parametrize(("rho", "tolerance"), [(0.9, 0.2), (0.0, 0.05)])
+def test_the_discriminator_estimates_the_total_correlation(rho: float, tolerance: float) -> None:
+    """The density-ratio trick: for z ~ N(0, [[1, ρ], [ρ, 1]]) the mean logit of a trained
+    discriminator approaches TC = −½ log(1 − ρ²) (0.83 nats at ρ = 0.9; 0 for independence)."""
+    torch.manual_seed(0)
+    chol = torch.linalg.cholesky(torch.tensor([[1.0, rho], [rho, 1.0]]))
+    objective = FactorVAE(1.0, 2, hidden=(32, 32), lr=3e-3)
+    with pytest.raises(ValueError, match="untrained"):
+        objective.total_correlation_estimate(torch.randn(8, 2))
+    for _ in range(600):
+        objective.discriminator_step(torch.randn(256, 2) @ chol.T)
+    estimate = objective.total_correlation_estimate(torch.randn(20_000, 2) @ chol.T)
+    assert objective.discriminator_steps == 600
+    assert abs(estimate - (-0.5 * math.log(1 - rho**2))) < tolerance
+
+
+def test_factor_vae_at_zero_weight_is_the_one_sample_negative_elbo() -> None:
+    model, x = _model_and_data(3)
+    torch.manual_seed(4)
+    loss = FactorVAE(0.0, 3, hidden=(8,)).loss(model, x)
+    torch.manual_seed(4)
+    q = model.encode(x)
+    z = q.rsample()
+    negative_elbo = (
+        torch.distributions.kl_divergence(q, model.prior()) - model.decode(z).log_prob(x)
+    ).mean()
+    assert torch.equal(loss, negative_elbo)
+    assert loss.requires_grad
+
+
+def test_factor_vae_adds_the_weighted_penalty_and_trains_only_the_model() -> None:
+    model, x = _model_and_data(5)
+    plain, penalised = (
+        FactorVAE(0.0, 3, hidden=(8,), seed=1),
+        FactorVAE(2.0, 3, hidden=(8,), seed=1),
+    )
+    torch.manual_seed(6)
+    q = model.encode(x)
+    z = q.rsample()
+    with torch.no_grad():
+        penalty = float(penalised.discriminator(z).mean())
+    torch.manual_seed(6)
+    base = plain.loss(model, x)
+    torch.manual_seed(6)
+    loss = penalised.loss(model, x)
+    assert float((loss - base).detach()) == pytest.approx(2.0 * penalty, rel=1e-5, abs=1e-6)
+    step_grads = [p.grad.clone() for p in penalised.discriminator.parameters()]  # its own step's
+    loss.backward()
+    for p, before in zip(penalised.discriminator.parameters(), step_grads, strict=True):
+        assert torch.equal(p.grad, before)  # the model's loss does not reach the discriminator
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_fit_trains_factor_vae_reproducibly_and_one_objective_serves_one_model() -> None:
+    torch.manual_seed(0)
+    x = (torch.rand(64, 6) < torch.linspace(0.1, 0.9, 6)).float()
+    states = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        model = VAE(data_dim=6, latent_dim=3, hidden=(16,))
+        objective = FactorVAE(5.0, 3, hidden=(16, 16), lr=1e-3)
+        history = fit(
+            model, x, x, objective=objective, epochs=4, batch_size=16, seed=0, progress=False
+        )
+        assert objective.discriminator_steps == 4 * 64 // 16
+        assert len(history.held_out) == 4 and all(math.isfinite(v) for v in history.held_out)
+        states.append([t.clone() for t in model.state_dict().values()])
+    assert all(torch.equal(a, b) for a, b in zip(*states, strict=True))  # seeded, same numbers
+    with pytest.raises(ValueError, match="one objective per model"):
+        objective.loss(VAE(data_dim=6, latent_dim=3, hidden=(16,)), x)
+
+
+def test_factor_vae_config_and_bad_inputs() -> None:
+    objective = FactorVAE(6.4, 10, hidden=(64,), lr=2e-4, seed=3)
+    assert objective.config() == {
+        "tc_weight": 6.4,
+        "latent_dim": 10,
+        "hidden": [64],
+        "lr": 2e-4,
+        "betas": [0.5, 0.9],
+        "seed": 3,
+    }
+    assert "tc_weight=6.4" in repr(objective)
+    first, again = FactorVAE(1.0, 4, seed=7), FactorVAE(1.0, 4, seed=7)
+    for a, b in zip(
+        first.discriminator.parameters(), again.discriminator.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)  # the seed fixes the discriminator's initial weights
+    model, x = _model_and_data(0)
+    for kwargs, match in (
+        ({"tc_weight": -1.0, "latent_dim": 3}, "tc_weight"),
+        ({"tc_weight": 1.0, "latent_dim": 0}, "latent_dim"),
+        ({"tc_weight": 1.0, "latent_dim": 3, "hidden": ()}, "hidden"),
+        ({"tc_weight": 1.0, "latent_dim": 3, "hidden": (8, 0)}, "hidden"),
+        ({"tc_weight": 1.0, "latent_dim": 3, "lr": 0.0}, "lr"),
+        ({"tc_weight": 1.0, "latent_dim": 3, "betas": (0.5, 1.0)}, "betas"),
+        ({"tc_weight": 1.0, "latent_dim": 3, "seed": -1}, "seed"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            FactorVAE(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="dimension 4"):
+        FactorVAE(1.0, 4).loss(model, x)  # the model's codes have 3 coordinates
+    with pytest.raises(ValueError, match="two rows"):
+        FactorVAE(1.0, 3).loss(model, x[:1])
+    with pytest.raises(ValueError, match="model must be"):
+        FactorVAE(1.0, 3).loss(torch.nn.Linear(5, 3), x)  # type: ignore[arg-type]
