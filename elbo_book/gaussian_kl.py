@@ -1,10 +1,11 @@
 """The KL divergence between two isotropic Gaussians in d dimensions, in closed form.
 
 For q = N(μ_q, s_q² I_d) and p = N(μ_p, s_p² I_d) the general Gaussian KL,
-½ [tr(Σ_p⁻¹ Σ_q) + (μ_q − μ_p)ᵀ Σ_p⁻¹ (μ_q − μ_p) − d + log(|Σ_p|/|Σ_q|)], has every term in
-closed form: tr(Σ_p⁻¹ Σ_q) = d s_q²/s_p² and log(|Σ_p|/|Σ_q|) = d log(s_p²/s_q²).  Chapter 5
-uses it to correct a source that writes the KL as proportional to log(|Σ_q|/|Σ_p|)
-(:func:`isotropic_gaussian_kl` is tested against ``torch.distributions.kl_divergence``).
+½ [tr(Σ_p⁻¹ Σ_q) + (μ_q − μ_p)ᵀ Σ_p⁻¹ (μ_q − μ_p) − d + log(det Σ_p / det Σ_q)], has every term
+in closed form: tr(Σ_p⁻¹ Σ_q) = d s_q²/s_p² and log(det Σ_p / det Σ_q) = d log(s_p²/s_q²).
+Chapter 5 uses it to correct a source that writes the KL as proportional to
+log(det Σ_q / det Σ_p) (:func:`isotropic_gaussian_kl` is tested against
+``torch.distributions.kl_divergence``).
 """
 
 from __future__ import annotations

@@ -180,7 +180,8 @@ def iwae_gradient_snr(
     first).
 
     Args:
-        model: a :class:`~elbo_book.models.VAE` or a :class:`LinearGaussianTestBed`.
+        model: a :class:`~elbo_book.models.VAE` or a
+            :class:`~elbo_book.toy_models.LinearGaussianTestBed`.
         x: data of shape ``(B, D)``.
         n_samples: importance draws K, ≥ 1.
         n_draws: gradient draws R, ≥ 2.

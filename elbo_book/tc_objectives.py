@@ -305,7 +305,7 @@ class FactorVAE:
             for n_in, n_out in itertools.pairwise(widths):
                 layers += [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2)]
             layers.append(nn.Linear(widths[-1], 1))
-        #: The discriminator: codes ``(B, d)`` → logits ``(B, 1)``.
+        #: The discriminator, an MLP from codes ``(B, d)`` to logits ``(B, 1)``.
         self.discriminator = nn.Sequential(*layers)
         self._optimizer = torch.optim.Adam(
             self.discriminator.parameters(), lr=self.lr, betas=self.betas
