@@ -60,10 +60,12 @@ lint: $(STAMP)
 ## Unit tests and every chapter under nbval (pytest configuration in pyproject.toml; numbers in
 ## cells tagged `numeric` are compared within chapters/tolerances/*.json, see conftest.py).
 ## TEST_WORKERS processes share the files (pytest-xdist, one file per worker at a time, so a
-## notebook's cells run in order in one kernel); each chapter pins torch to one thread.
+## notebook's cells run in order in one kernel); each chapter pins torch to one thread. Files go
+## out longest notebook first (conftest.py, tools/test_order.py); --no-loadscope-reorder keeps
+## that order (xdist would otherwise sort files by their number of tests).
 TEST_WORKERS ?= 2
 unit: $(STAMP) $(MNIST)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 verify: $(STAMP)
 	$(BIN)/python -m elbo_book.verify

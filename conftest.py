@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import nbval.plugin
+import pytest
 
 from tools.notebook_outputs import NUMERIC_TAG, STALE_HINT, compare_cell, load_record
+from tools.test_order import longest_first
 
 _records: dict[Path, dict[str, Any]] = {}
 
@@ -41,3 +43,8 @@ def _compare_outputs(
 
 
 nbval.plugin.IPyNbCell.compare_outputs = _compare_outputs
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest notebooks first, so that the two workers of ``make test`` finish together."""
+    items[:] = longest_first(items, lambda item: Path(str(item.path)))
