@@ -32,6 +32,7 @@ KL are not down-weighted or up-weighted) and adds the penalty on top.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import weakref
 from collections.abc import Sequence
@@ -257,9 +258,11 @@ class FactorVAE:
     start alike.  ``held_out`` is minus the loss on the rows it is given, without a step.
 
     One objective trains one model: ``loss`` refuses a second model, whose discriminator would
-    start from another model's.  On a cache hit of :func:`elbo_book.training.cached_fit` the
-    model is loaded but the discriminator is not (it is not part of the result).  Noise (z and
-    the permutations) comes from torch's global RNG, which ``fit`` seeds.
+    start from another model's.  :meth:`state_dict` and :meth:`load_state_dict` save and restore
+    the discriminator with its optimiser and step count, so
+    :func:`elbo_book.training.cached_fit` stores it with the model and a cache hit gives the
+    trained discriminator too.  Noise (z and the permutations) comes from torch's global RNG,
+    which ``fit`` seeds.
 
     Args:
         tc_weight: γ ≥ 0, the weight of the total-correlation penalty (γ = 0: the VAE).
@@ -335,6 +338,43 @@ class FactorVAE:
             "betas": list(self.betas),
             "seed": self.seed,
         }
+
+    def state_dict(self) -> dict[str, Any]:
+        """The trained state: the discriminator's weights, its optimiser's state, its steps.
+
+        Returns:
+            A dict with the keys ``discriminator``, ``optimizer`` and ``discriminator_steps``
+            (tensors are references, as ``torch.nn.Module.state_dict`` gives them).
+        """
+        return {
+            "discriminator": self.discriminator.state_dict(),
+            "optimizer": self._optimizer.state_dict(),
+            "discriminator_steps": self.discriminator_steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores a :meth:`state_dict` of an objective with the same :meth:`config`.
+
+        Args:
+            state: as :meth:`state_dict` returns it.
+
+        Raises:
+            ValueError: ``state`` lacks a key, has a negative step count, or does not fit this
+                discriminator's shapes.
+        """
+        keys = {"discriminator", "optimizer", "discriminator_steps"}
+        if not isinstance(state, dict) or set(state) != keys:
+            raise ValueError(f"state must be a dict with the keys {sorted(keys)}")
+        steps = state["discriminator_steps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"discriminator_steps must be an int >= 0, got {steps!r}")
+        try:
+            self.discriminator.load_state_dict(state["discriminator"])
+            # a deep copy: Adam would otherwise share its moment tensors with ``state``'s owner
+            self._optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
+        except (RuntimeError, KeyError, TypeError) as error:
+            raise ValueError(f"state does not fit this discriminator: {error}") from error
+        self.discriminator_steps = steps
 
     def _check_codes(self, z: torch.Tensor) -> torch.Tensor:
         check_tensor(z, "z", ndim=2, last_dim=self.latent_dim)

@@ -112,7 +112,9 @@ class Objective(Protocol):
     needed).  To be cached by :func:`cached_fit` it also needs ``config()``, a JSON-serialisable
     dict of all its parameters (the cache key holds the objective's class and that dict).  An
     objective with its own auxiliary network (e.g. FactorVAE's discriminator) updates that
-    network inside ``loss`` with its own optimiser, and says so in its docstring.
+    network inside ``loss`` with its own optimiser, and says so in its docstring; if it also has
+    ``state_dict()`` and ``load_state_dict(state)``, :func:`cached_fit` stores that state with
+    the trained model and restores it on a cache hit.
     """
 
     def loss(self, model: VAE, x: torch.Tensor) -> torch.Tensor:
@@ -726,7 +728,10 @@ def cached_fit(
     must train identically).  A fresh ``optimizer`` (one that has taken no step) may be given:
     it enters the key by its class and its ``defaults`` (learning rate, betas, ``fused``, …).
     A hit loads the trained weights into ``model`` and leaves it in eval mode (the optimizer is
-    not restored); a miss trains with :func:`fit` and stores the weights and the history.
+    not restored); a miss trains with :func:`fit` and stores the weights and the history.  An
+    objective with state of its own (``state_dict()`` and ``load_state_dict(state)``, such as
+    FactorVAE's discriminator) has that state stored too and restored on a hit, so the objective
+    is the trained one either way; a stored run without it is trained again.
 
     Args:
         model: the freshly initialised :class:`~elbo_book.models.VAE`.
@@ -788,13 +793,25 @@ def cached_fit(
         else tensor_digest(check_tensor(x_test, "x_test", finite=False)),
         settings=described,
     )
+    objective = settings.get("objective")
+    stateful = (
+        objective
+        if callable(getattr(objective, "state_dict", None))
+        and callable(getattr(objective, "load_state_dict", None))
+        else None
+    )
     payload = cache.load(key)
-    if payload is not None:
+    if payload is not None and (stateful is None or "objective_state" in payload):
         model.load_state_dict(payload["state"])
         model.eval()
+        if stateful is not None:
+            stateful.load_state_dict(payload["objective_state"])
         return History.from_dict(payload["history"]), True
     history = fit(model, x_train, x_test, **settings)
-    cache.save(key, {"state": model.state_dict(), "history": history.to_dict()})
+    result = {"state": model.state_dict(), "history": history.to_dict()}
+    if stateful is not None:
+        result["objective_state"] = stateful.state_dict()
+    cache.save(key, result)
     return history, False
 
 

@@ -306,3 +306,91 @@ def test_factor_vae_config_and_bad_inputs() -> None:
         FactorVAE(1.0, 3).loss(model, x[:1])
     with pytest.raises(ValueError, match="model must be"):
         FactorVAE(1.0, 3).loss(torch.nn.Linear(5, 3), x)  # type: ignore[arg-type]
+
+
+def _trained_factor_vae(steps: int = 5) -> FactorVAE:
+    objective = FactorVAE(1.0, 3, hidden=(8, 8), lr=1e-2, seed=2)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        objective.discriminator_step(torch.randn(16, 3, generator=generator))
+    return objective
+
+
+def test_factor_vae_state_round_trip_restores_the_discriminator_and_its_optimiser() -> None:
+    trained, fresh = _trained_factor_vae(), FactorVAE(1.0, 3, hidden=(8, 8), lr=1e-2, seed=2)
+    z = torch.randn(32, 3, generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(trained.discriminator(z), fresh.discriminator(z))
+    fresh.load_state_dict(trained.state_dict())
+    assert fresh.discriminator_steps == trained.discriminator_steps == 5
+    assert torch.equal(trained.discriminator(z), fresh.discriminator(z))
+    # the optimiser's moments came along: one more step moves both discriminators alike
+    torch.manual_seed(3)
+    trained.discriminator_step(z)
+    torch.manual_seed(3)
+    fresh.discriminator_step(z)
+    for a, b in zip(
+        trained.discriminator.parameters(), fresh.discriminator.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)
+
+
+def test_factor_vae_load_state_dict_rejects_a_state_that_does_not_fit() -> None:
+    state = _trained_factor_vae().state_dict()
+    wider = FactorVAE(1.0, 3, hidden=(16, 8), lr=1e-2, seed=2)
+    with pytest.raises(ValueError, match="does not fit"):
+        wider.load_state_dict(state)
+    target = FactorVAE(1.0, 3, hidden=(8, 8), lr=1e-2, seed=2)
+    for bad in (
+        {k: v for k, v in state.items() if k != "optimizer"},
+        {**state, "discriminator_steps": -1},
+        {**state, "discriminator_steps": True},
+        [1, 2, 3],
+    ):
+        with pytest.raises(ValueError):
+            target.load_state_dict(bad)  # type: ignore[arg-type]
+    assert target.discriminator_steps == 0  # a rejected state leaves the objective as it was
+
+
+def test_cached_fit_stores_and_restores_the_discriminator(tmp_path: object) -> None:
+    from elbo_book.experiment_cache import ExperimentCache
+    from elbo_book.training import cached_fit
+
+    torch.manual_seed(0)
+    x = (torch.rand(48, 6) < torch.linspace(0.1, 0.9, 6)).float()
+    cache = ExperimentCache(tmp_path)  # type: ignore[arg-type]
+
+    def run() -> tuple[FactorVAE, VAE, bool]:
+        torch.manual_seed(1)
+        model = VAE(data_dim=6, latent_dim=3, hidden=(16,))
+        objective = FactorVAE(5.0, 3, hidden=(16, 16), lr=1e-3)
+        _, hit = cached_fit(
+            model,
+            x,
+            x,
+            cache=cache,
+            objective=objective,
+            epochs=3,
+            batch_size=16,
+            seed=0,
+            progress=False,
+        )
+        return objective, model, hit
+
+    trained, _, first_hit = run()
+    loaded, model, second_hit = run()
+    assert (first_hit, second_hit) == (False, True)
+    assert loaded.discriminator_steps == trained.discriminator_steps == 3 * 48 // 16
+    for a, b in zip(
+        trained.discriminator.parameters(), loaded.discriminator.parameters(), strict=True
+    ):
+        assert torch.equal(a, b)
+    z = model.encode(x).mean
+    assert loaded.total_correlation_estimate(z) == trained.total_correlation_estimate(z)
+    # an entry stored without the objective's state (as before this was stored) is trained again
+    (key_path,) = [p for p in cache.root.glob("*.pt")]
+    payload = cache.load(key_path.stem)
+    assert payload is not None and "objective_state" in payload
+    del payload["objective_state"]
+    cache.save(key_path.stem, payload)
+    _, _, third_hit = run()
+    assert third_hit is False
