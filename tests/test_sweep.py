@@ -51,14 +51,21 @@ def _separate(member: Member, config: VAEConfig, data: tuple, **settings: object
     return model, history
 
 
-def _same_model(a: VAE, b: VAE) -> bool:
+# A run of 12 epochs amplifies those roundings: with AMD EPYC's native (and AVX2) kernels the
+# weights of one model of the convergence test differ by 1.6e-4 and its history by 7.0e-6 nats
+# (Intel AVX-512 and the portable kernels: 9e-8 and 7.0e-6), against 1.15 between two seeds'
+# weights. That test allows ten times the measured spreads.
+LONG_RUN = {"weights": 2e-3, "history": 1e-4}
+
+
+def _same_model(a: VAE, b: VAE, tol: float = 1e-5) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(
-        torch.allclose(sa[k], sb[k], rtol=1e-5, atol=1e-5) for k in sa
+        torch.allclose(sa[k], sb[k], rtol=tol, atol=tol) for k in sa
     )
 
 
-def _same_history(a: History, b: History) -> bool:
+def _same_history(a: History, b: History, tol: float = 1e-5) -> bool:
     da, db = asdict(a), asdict(b)
     for key, value in da.items():
         other = db[key]
@@ -66,7 +73,7 @@ def _same_history(a: History, b: History) -> bool:
             if len(value) != len(other):
                 return False
             pairs = zip(value, other, strict=True)
-            if not all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-5) for x, y in pairs):
+            if not all(math.isclose(x, y, rel_tol=tol, abs_tol=tol) for x, y in pairs):
                 return False
         elif key != "stop_note" and value != other:
             return False
@@ -124,7 +131,8 @@ def test_convergence_stops_each_model_on_its_own(digits: tuple[torch.Tensor, tor
     assert any(h.stop_reason == "epochs" for h in histories)
     for member, model, history in zip(members, models, histories, strict=True):
         reference, expected = _separate(member, CONFIG, digits, stopping=stopping, epochs=12)
-        assert _same_history(history, expected) and _same_model(model, reference)
+        assert _same_history(history, expected, LONG_RUN["history"])
+        assert _same_model(model, reference, LONG_RUN["weights"])
         if history.stop_reason == "converged":
             assert history.converged_epoch == history.epochs
             watched = history.test_objective(member.beta)  # the β-objective, not the ELBO
