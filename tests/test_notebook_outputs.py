@@ -12,6 +12,7 @@ from tools.notebook_outputs import (
     RELATIVE_FLOOR,
     SAFETY,
     compare_cell,
+    figure_floor,
     is_exempt,
     measure_cell,
     split_numbers,
@@ -164,3 +165,52 @@ def test_changed_output_fields_fail() -> None:
         [stream("a\n"), glued("x", "1")], [stream("a\n")], numeric=True, cell_record=None
     )
     assert problems and "fields" in problems[0]
+
+
+def test_runs_added_later_widen_the_spread_and_never_narrow_it() -> None:
+    """A run from another machine adds to the earlier spreads: each becomes the largest deviation
+    over all runs, so a number that moved more there gets a wider tolerance, one that moved less
+    keeps the earlier one, and a number that moved only there is listed for the first time."""
+    committed = [stream("ELBO -18.17703 KL 2.50000 units 7\n")]
+    earlier = record_for(committed, [[stream("ELBO -18.17736 KL 2.50000 units 7\n")]])
+    elsewhere = [stream("ELBO -18.17710 KL 2.50400 units 7\n")]
+    entries, problems = measure_cell(committed, [elsewhere], previous=earlier)
+    assert problems == []
+    moved = {i: (value, spread, tol) for i, value, spread, tol in entries[0]["moved"]}
+    assert moved[0][1] == pytest.approx(0.00033)  # earlier and larger: kept
+    assert moved[1] == ("2.50000", pytest.approx(0.004), pytest.approx(SAFETY * 0.004))
+    assert 2 not in moved  # the integer moved nowhere: still exact
+    far = [stream("ELBO -18.17703 KL 2.55000 units 7\n")]
+    record = {"outputs": entries}
+    assert compare_cell(elsewhere, committed, numeric=True, cell_record=record) == []
+    assert compare_cell(far, committed, numeric=True, cell_record=earlier) != []  # before: failed
+    (problem,) = compare_cell(far, committed, numeric=True, cell_record=record)
+    assert "2.55000" in problem  # 0.05 > 10 x 0.004
+
+
+def test_runs_cannot_be_added_to_a_record_of_other_outputs() -> None:
+    earlier = record_for([stream("ELBO -18.1\n")], [[stream("ELBO -18.2\n")]])
+    committed = [stream("ELBO -19.1\n")]
+    _, problems = measure_cell(committed, [[stream("ELBO -19.2\n")]], previous=earlier)
+    assert problems and "not for this output" in problems[0]
+    _, problems = measure_cell(committed, [[stream("ELBO -19.2\n")]], previous={})
+    assert problems and "not for this output" in problems[0]
+
+
+def test_figure_data_numbers_share_a_floor_of_their_largest_magnitude() -> None:
+    """A density of 1e-80 beside a peak of 0.3 is 0 on the page: in a figure's data it may move by
+    RELATIVE_FLOOR x 0.3; the peak itself keeps its own tolerance, and other texts get no floor."""
+    data = "axes 0: xlim=(-4.0, 4.0)\n  line 0 'q': x=(0.0, 1.0) y=(0.3, 1e-80)"
+    _, numbers = split_numbers(data)
+    assert figure_floor(data, numbers) == pytest.approx(RELATIVE_FLOOR * 4.0)
+    assert figure_floor("y=(0.3, 1e-80)", numbers) == 0.0
+    committed = [glued("fig_data", data)]
+    record = record_for(committed, [[glued("fig_data", data.replace("1e-80", "2e-80"))]])
+    tail = [glued("fig_data", data.replace("1e-80", "3e-45"))]
+    assert compare_cell(tail, committed, numeric=True, cell_record=record) == []
+    peak = [glued("fig_data", data.replace("0.3,", "0.31,"))]
+    assert compare_cell(peak, committed, numeric=True, cell_record=record)
+    text = [glued("value", "0.3 1e-80")]
+    text_record = record_for(text, [[glued("value", "0.3 2e-80")]])
+    moved_tail = [glued("value", "0.3 3e-45")]
+    assert compare_cell(moved_tail, text, numeric=True, cell_record=text_record)

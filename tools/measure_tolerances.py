@@ -17,6 +17,15 @@ fresh kernel, without touching the committed notebook. Then:
   written to ``chapters/tolerances/<stem>.json`` beside the committed value it applies to;
 * every untagged cell must give exactly its committed outputs under every kernel set; one that
   does not is reported (tag it ``numeric`` or make it deterministic) and the command exits 1.
+
+Another machine's CPU is another sample of the same deviations, and the kernel sets of one
+machine do not cover every other (torch and MKL choose different code paths on an AMD and an
+Intel CPU with the same instruction set).  ``--add-native`` executes the notebook cold with this
+machine's own kernels and *adds* that run to the record: the committed outputs stay, each spread
+becomes the largest deviation over the earlier runs and this one, and the record lists every
+sample it covers.  ``--merge-run RUN.ipynb`` does the same with a copy executed elsewhere (for
+example ``--execute-into`` on another machine).  A full measurement (without these) starts a new
+record from this machine's runs alone.
 """
 
 from __future__ import annotations
@@ -25,10 +34,12 @@ import argparse
 import datetime as dt
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -40,18 +51,20 @@ from tools.notebook_outputs import (
     SAFETY,
     dump_record,
     is_exempt,
+    load_record,
     measure_cell,
     output_texts,
     record_path,
 )
 
 RULE = (
-    "spread = largest |value - committed value| over the kernel sets. tolerance = "
+    "spread = largest |value - committed value| over the runs listed in 'samples'. tolerance = "
     "max(SAFETY x spread, one unit in the last printed digit, RELATIVE_FLOOR x |value|) for a "
     "number that moved; RELATIVE_FLOOR x |value| for a float that did not move; 0 for an "
     "integer that did "
-    "not move. Numbers that did not move are not listed; 'moved' lists the others as [position, "
-    "committed value, spread, tolerance]."
+    "not move; in a figure's data, at least RELATIVE_FLOOR x its largest |number|. Numbers that "
+    "did not move are not listed; 'moved' lists the others as [position, committed value, "
+    "spread, tolerance]."
 )
 
 
@@ -108,25 +121,64 @@ def execute_into(notebook: Path, out: Path) -> None:
     nbformat.write(nb, out)
 
 
-def measure(notebook: Path, jobs: int, *, tag: bool = False, native: bool = False) -> list[str]:
+def cpu_model() -> str:
+    """This machine's CPU as ``/proc/cpuinfo`` names it (``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _sample(kernels: str) -> str:
+    return f"{kernels} on {cpu_model()} ({_native_capability()}), {dt.date.today().isoformat()}"
+
+
+def measure(
+    notebook: Path,
+    jobs: int,
+    *,
+    tag: bool = False,
+    native: bool = False,
+    add: Sequence[dict[str, Any]] = (),
+    add_native: bool = False,
+) -> list[str]:
     """Measure ``notebook``, write its record, and return the problems found.
 
     With ``tag``, an untagged cell whose output changed under another kernel set is tagged
     ``numeric`` in the committed notebook (its metadata only; outputs untouched) and measured.
     With ``native``, the notebook is first (in parallel with the other kernel sets) executed cold
     with this CPU's own kernels, and that run replaces its outputs: the committed outputs and
-    their record then come from one command.
+    their record then come from one command.  With ``add`` (executed copies made elsewhere) or
+    ``add_native`` (execute here, cold, with this CPU's kernels), those runs are added to the
+    existing record instead (module docstring); nothing else is executed.
     """
-    kernel_sets = ({}, *KERNEL_VARIANTS) if native else KERNEL_VARIANTS
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
-        runs = list(pool.map(lambda v: _timed(notebook, v, Path(tmp)), kernel_sets))
-    if native:
-        fresh, runs = runs[0], runs[1:]
-        notebook.write_text(json.dumps(fresh, indent=1, ensure_ascii=False) + "\n", "utf-8")
+    merging = bool(add) or add_native
+    if merging and (tag or native):
+        raise ValueError("adding runs to a record cannot be combined with --tag or --native")
+    previous = load_record(notebook) if merging else None
+    if merging and not (previous or {}).get("cells"):
+        raise ValueError(f"{notebook} has no tolerance record to add runs to: measure it first")
+    runs = list(add)
+    if add_native:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs.append(_timed(notebook, {}, Path(tmp)))
+    else:
+        kernel_sets = ({}, *KERNEL_VARIANTS) if native else KERNEL_VARIANTS
+        if not merging:
+            with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(jobs) as pool:
+                runs = list(pool.map(lambda v: _timed(notebook, v, Path(tmp)), kernel_sets))
+        if native:
+            fresh, runs = runs[0], runs[1:]
+            notebook.write_text(json.dumps(fresh, indent=1, ensure_ascii=False) + "\n", "utf-8")
     committed = json.loads(notebook.read_text(encoding="utf-8"))
     problems: list[str] = []
     cells: dict[str, Any] = {}
     by_id = [{c["id"]: c for c in run["cells"]} for run in runs]
+    if any(set(ids) != {c["id"] for c in committed["cells"]} for ids in by_id):
+        return [f"{notebook}: a run does not have the committed notebook's cells"]
     tagged_now = []
     for index, cell in enumerate(committed["cells"]):
         if cell["cell_type"] != "code" or is_exempt(cell):
@@ -139,7 +191,8 @@ def measure(notebook: Path, jobs: int, *, tag: bool = False, native: bool = Fals
             cell["metadata"]["tags"] = [*tags, NUMERIC_TAG]
             tagged_now.append(index)
         if NUMERIC_TAG in cell["metadata"].get("tags", []):
-            entries, cell_problems = measure_cell(outputs, variants)
+            earlier = None if previous is None else previous["cells"].get(cell["id"], {})
+            entries, cell_problems = measure_cell(outputs, variants, previous=earlier)
             problems += [f"cell {index} ({cell['id']}): {p}" for p in cell_problems]
             if entries:
                 cells[cell["id"]] = {"cell": index, "outputs": entries}
@@ -152,6 +205,15 @@ def measure(notebook: Path, jobs: int, *, tag: bool = False, native: bool = Fals
         print(f"{notebook}: tagged 'numeric': cells {tagged_now}")
         text = json.dumps(committed, indent=1, ensure_ascii=False) + "\n"
         notebook.write_text(text, encoding="utf-8")
+    if previous is not None:
+        samples = previous.get("samples") or [
+            f"{variant} on the machine of the committed outputs"
+            for variant in previous.get("kernel_sets", [])
+        ]
+        labels = [f"a run executed elsewhere ({len(add)} added)"] if add else []
+        samples = [*samples, *labels, *([_sample("native kernels")] if add_native else [])]
+    else:
+        samples = [_sample(str(variant)) for variant in KERNEL_VARIANTS]
     record = {
         "notebook": notebook.name,
         "about": "Tolerances for the numbers of this notebook's cells tagged 'numeric' "
@@ -160,7 +222,10 @@ def measure(notebook: Path, jobs: int, *, tag: bool = False, native: bool = Fals
         "safety": SAFETY,
         "relative_floor": RELATIVE_FLOOR,
         "kernel_sets": list(KERNEL_VARIANTS),
-        "committed_outputs_made_with": _native_capability(),
+        "samples": samples,
+        "committed_outputs_made_with": (
+            previous["committed_outputs_made_with"] if previous else _native_capability()
+        ),
         "measured_on": dt.date.today().isoformat(),
         "cells": cells,
     }
@@ -194,6 +259,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also execute with this CPU's own kernels, at the same time, and commit that run",
     )
+    parser.add_argument(
+        "--add-native",
+        action="store_true",
+        help="execute with this CPU's own kernels and add that run to the existing record",
+    )
+    parser.add_argument(
+        "--merge-run",
+        type=Path,
+        action="append",
+        default=[],
+        help="an executed copy of the notebook (made elsewhere) to add to the existing record",
+    )
     parser.add_argument("--execute-into", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--jobs", type=int, default=3, help="kernel sets executed at once (default 3)"
@@ -202,9 +279,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.execute_into:
         execute_into(args.notebooks[0], args.execute_into)
         return 0
+    if args.merge_run and len(args.notebooks) != 1:
+        parser.error("--merge-run adds runs of one notebook: name exactly one")
     status = 0
     for notebook in args.notebooks:
-        problems = measure(notebook, args.jobs, tag=args.tag, native=args.native)
+        added = [json.loads(p.read_text(encoding="utf-8")) for p in args.merge_run]
+        problems = measure(
+            notebook,
+            args.jobs,
+            tag=args.tag,
+            native=args.native,
+            add=added,
+            add_native=args.add_native,
+        )
         print(f"{notebook}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
         for p in problems:
             print(f"  {p}")

@@ -155,6 +155,21 @@ def tolerance_for(number: Number, spread: float) -> float:
     return floor
 
 
+def figure_floor(text: str, numbers: Sequence[Number]) -> float:
+    """The absolute tolerance every number of a figure's glued data gets at least.
+
+    A figure's data (:func:`elbo_book.figure_data.figure_data`, a text that starts with
+    ``"axes "``) is drawn at a resolution far coarser than a millionth of the largest number it
+    draws, so each of its numbers may move by ``RELATIVE_FLOOR`` times that largest magnitude: a
+    density of 1e-80 in a plot whose peak is 0.3 may become 1e-45 on another CPU (both are 0 on
+    the page).  Any other text gets 0 (its numbers keep their own tolerances).
+    """
+    if not text.startswith("axes "):
+        return 0.0
+    finite = [abs(n.value) for n in numbers if math.isfinite(n.value)]
+    return RELATIVE_FLOOR * max(finite, default=0.0)
+
+
 def numbers_agree(fresh: Number, committed: Number, tolerance: float) -> bool:
     """Whether a fresh number is within ``tolerance`` of the committed one (inf/nan: exactly)."""
     if not (math.isfinite(fresh.value) and math.isfinite(committed.value)):
@@ -284,9 +299,10 @@ def _compare_numeric(
     if place["sha1"] != text_digest(old):
         return [f"{where}: the tolerance record is stale (made for other committed outputs)"]
     moved = {int(i): tol for i, _value, _spread, tol in place.get("moved", [])}
+    floor = figure_floor(old, old_numbers)
     problems = []
     for i, (a, b) in enumerate(zip(new_numbers, old_numbers, strict=True)):
-        tol = moved.get(i, tolerance_for(b, 0.0))
+        tol = max(moved.get(i, tolerance_for(b, 0.0)), floor)
         if not numbers_agree(a, b, tol):
             label = place.get("name") or "number"
             problems.append(
@@ -314,12 +330,18 @@ def _diff(old: str, new: str, limit: int = 1500) -> str:
 def measure_cell(
     committed: Sequence[Mapping[str, Any]],
     variants: Sequence[Sequence[Mapping[str, Any]]],
+    *,
+    previous: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Measure a ``numeric`` cell's spread over kernel variants and derive its tolerances.
 
     Args:
         committed: the cell's committed outputs (the reference).
         variants: the same cell's outputs from executions under other kernel sets.
+        previous: the cell's entry in an earlier record of the same committed outputs, whose
+            spreads (measured on other runs, perhaps on another machine) the new runs add to:
+            each spread is then the largest deviation over the earlier runs and these.  An
+            output text whose entry was made for another committed text is a problem.
 
     Returns:
         The cell's record entries (one per output text that has numbers: its key, index, glue
@@ -328,6 +350,7 @@ def measure_cell(
     """
     old = output_texts(committed)
     runs = [output_texts(v) for v in variants]
+    earlier = {(q["key"], q["index"]): q for q in (previous or {}).get("outputs", [])}
     entries: list[dict[str, Any]] = []
     problems: list[str] = []
     for key in sorted(old):
@@ -336,6 +359,13 @@ def measure_cell(
             if not numbers:
                 continue
             spreads = [0.0] * len(numbers)
+            if previous is not None:
+                place = earlier.get((key, index))
+                if place is None or place["sha1"] != text_digest(text):
+                    problems.append(f"{key}[{index}]: the earlier record is not for this output")
+                else:
+                    for i, _value, spread, _tol in place.get("moved", []):
+                        spreads[int(i)] = float(spread)
             for run in runs:
                 texts = run.get(key, [])
                 if index >= len(texts):
@@ -351,8 +381,9 @@ def measure_cell(
                 for i, (a, b) in enumerate(zip(v_numbers, numbers, strict=True)):
                     if math.isfinite(a.value) and math.isfinite(b.value):
                         spreads[i] = max(spreads[i], abs(a.value - b.value))
+            floor = figure_floor(text, numbers)
             moved = [
-                [i, n.text, float(f"{sp:.3g}"), float(f"{tolerance_for(n, sp):.3g}")]
+                [i, n.text, float(f"{sp:.3g}"), float(f"{max(tolerance_for(n, sp), floor):.3g}")]
                 for i, (n, sp) in enumerate(zip(numbers, spreads, strict=True))
                 if sp > 0
             ]
