@@ -118,6 +118,8 @@ def execute_into(notebook: Path, out: Path) -> None:
         resources={"metadata": {"path": str(notebook.parent)}},
     )
     client.execute()
+    kernels = os.environ.get("ATEN_CPU_CAPABILITY")
+    nb.metadata["executed_on"] = _sample(f"{kernels} kernels" if kernels else "native kernels")
     nbformat.write(nb, out)
 
 
@@ -144,6 +146,7 @@ def measure(
     native: bool = False,
     add: Sequence[dict[str, Any]] = (),
     add_native: bool = False,
+    label: str | None = None,
 ) -> list[str]:
     """Measure ``notebook``, write its record, and return the problems found.
 
@@ -153,7 +156,8 @@ def measure(
     with this CPU's own kernels, and that run replaces its outputs: the committed outputs and
     their record then come from one command.  With ``add`` (executed copies made elsewhere) or
     ``add_native`` (execute here, cold, with this CPU's kernels), those runs are added to the
-    existing record instead (module docstring); nothing else is executed.
+    existing record instead (module docstring); nothing else is executed.  ``label`` names the
+    machine of the added copies in the record, where they do not name it themselves.
     """
     merging = bool(add) or add_native
     if merging and (tag or native):
@@ -210,7 +214,10 @@ def measure(
             f"{variant} on the machine of the committed outputs"
             for variant in previous.get("kernel_sets", [])
         ]
-        labels = [f"a run executed elsewhere ({len(add)} added)"] if add else []
+        labels = [
+            label or run.get("metadata", {}).get("executed_on", "a run executed elsewhere")
+            for run in add
+        ]
         samples = [*samples, *labels, *([_sample("native kernels")] if add_native else [])]
     else:
         samples = [_sample(str(variant)) for variant in KERNEL_VARIANTS]
@@ -271,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="an executed copy of the notebook (made elsewhere) to add to the existing record",
     )
+    parser.add_argument(
+        "--label", help="the machine and kernels of the --merge-run copies, for the record"
+    )
     parser.add_argument("--execute-into", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
         "--jobs", type=int, default=3, help="kernel sets executed at once (default 3)"
@@ -291,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
             native=args.native,
             add=added,
             add_native=args.add_native,
+            label=args.label,
         )
         print(f"{notebook}: {'ok' if not problems else f'{len(problems)} problem(s)'}")
         for p in problems:
