@@ -12,7 +12,7 @@ from tools.notebook_outputs import (
     RELATIVE_FLOOR,
     SAFETY,
     compare_cell,
-    figure_floor,
+    figure_floors,
     is_exempt,
     measure_cell,
     split_numbers,
@@ -197,19 +197,34 @@ def test_runs_cannot_be_added_to_a_record_of_other_outputs() -> None:
     assert problems and "not for this output" in problems[0]
 
 
-def test_figure_data_numbers_share_a_floor_of_their_largest_magnitude() -> None:
+def test_figure_data_numbers_get_a_floor_of_their_arrays_largest_value() -> None:
     """A density of 1e-80 beside a peak of 0.3 is 0 on the page: in a figure's data it may move by
-    RELATIVE_FLOOR x 0.3; the peak itself keeps its own tolerance, and other texts get no floor."""
-    data = "axes 0: xlim=(-4.0, 4.0)\n  line 0 'q': x=(0.0, 1.0) y=(0.3, 1e-80)"
+    RELATIVE_FLOOR x 0.3, the largest value of its own array; the peak keeps its own tolerance,
+    and shapes, sums, other arrays and other texts get no floor."""
+    data = (
+        "axes 0: xlim=[2][-4.0 4.0]\n"
+        "  line 0 'q': x=[2][0.0 1.0] y=[2][0.3 1e-80]\n"
+        "  image 0: [161, 161] sum=25000.0 every~108th[0.001 2e-90]"
+    )
+    floors = figure_floors(data)
     _, numbers = split_numbers(data)
-    assert figure_floor(data, numbers) == pytest.approx(RELATIVE_FLOOR * 4.0)
-    assert figure_floor("y=(0.3, 1e-80)", numbers) == 0.0
+    assert len(floors) == len(numbers)
+    by_text = {n.text: f for n, f in zip(numbers, floors, strict=True)}
+    assert by_text["1e-80"] == pytest.approx(RELATIVE_FLOOR * 0.3)
+    assert by_text["2e-90"] == pytest.approx(RELATIVE_FLOOR * 0.001)  # not the sum's 25000
+    assert by_text["161"] == by_text["25000.0"] == 0.0  # shape and sum
+    assert by_text["-4.0"] == pytest.approx(RELATIVE_FLOOR * 4.0)  # the axis limits' own array
+    assert figure_floors("y=[2][0.3 1e-80]") == [0.0, 0.0, 0.0]  # not a figure's data
     committed = [glued("fig_data", data)]
     record = record_for(committed, [[glued("fig_data", data.replace("1e-80", "2e-80"))]])
     tail = [glued("fig_data", data.replace("1e-80", "3e-45"))]
     assert compare_cell(tail, committed, numeric=True, cell_record=record) == []
-    peak = [glued("fig_data", data.replace("0.3,", "0.31,"))]
+    peak = [glued("fig_data", data.replace("[0.3 ", "[0.31 "))]
     assert compare_cell(peak, committed, numeric=True, cell_record=record)
+    image_tail = [glued("fig_data", data.replace("2e-90", "5e-10"))]  # < 1e-6 x 0.001: ok
+    assert compare_cell(image_tail, committed, numeric=True, cell_record=record) == []
+    image_far = [glued("fig_data", data.replace("2e-90", "1e-8"))]  # > 1e-9: fails
+    assert compare_cell(image_far, committed, numeric=True, cell_record=record)
     text = [glued("value", "0.3 1e-80")]
     text_record = record_for(text, [[glued("value", "0.3 2e-80")]])
     moved_tail = [glued("value", "0.3 3e-45")]

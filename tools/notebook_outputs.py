@@ -155,19 +155,39 @@ def tolerance_for(number: Number, spread: float) -> float:
     return floor
 
 
-def figure_floor(text: str, numbers: Sequence[Number]) -> float:
-    """The absolute tolerance every number of a figure's glued data gets at least.
+_ARRAY_BODY = re.compile(r"\[(?P<body>[^\[\],]*)\]")
+
+
+def figure_floors(text: str) -> list[float]:
+    """The least absolute tolerance of each number of ``text``: nonzero only in a figure's data.
 
     A figure's data (:func:`elbo_book.figure_data.figure_data`, a text that starts with
-    ``"axes "``) is drawn at a resolution far coarser than a millionth of the largest number it
-    draws, so each of its numbers may move by ``RELATIVE_FLOOR`` times that largest magnitude: a
-    density of 1e-80 in a plot whose peak is 0.3 may become 1e-45 on another CPU (both are 0 on
-    the page).  Any other text gets 0 (its numbers keep their own tolerances).
+    ``"axes "``) writes each drawn array as its shape and its values, ``[161, 161] sum=…
+    every~108th[v1 v2 …]``.  An array is drawn at a resolution far coarser than a millionth of its
+    largest value, so each value may move by ``RELATIVE_FLOOR`` times the largest magnitude of
+    its own array: a density of 1e-80 beside a peak of 0.3 may become 1e-45 on another CPU (both
+    are 0 on the page).  Shapes, sums, indices and every number of any other text get 0 (they
+    keep their own tolerances).
+
+    Returns:
+        One floor per number of ``text``, in the order of :func:`split_numbers`.
     """
+    text = text.replace("{#}", "{ #}")  # as split_numbers
+    matches = list(_NUMBER.finditer(text))
+    floors = [0.0] * len(matches)
     if not text.startswith("axes "):
-        return 0.0
-    finite = [abs(n.value) for n in numbers if math.isfinite(n.value)]
-    return RELATIVE_FLOOR * max(finite, default=0.0)
+        return floors
+    for body in _ARRAY_BODY.finditer(text):
+        inside = [
+            i
+            for i, m in enumerate(matches)
+            if body.start("body") <= m.start() and m.end() <= body.end("body")
+        ]
+        values = [abs(float(matches[i].group(0).replace("−", "-"))) for i in inside]
+        largest = max((v for v in values if math.isfinite(v)), default=0.0)
+        for i in inside:
+            floors[i] = RELATIVE_FLOOR * largest
+    return floors
 
 
 def numbers_agree(fresh: Number, committed: Number, tolerance: float) -> bool:
@@ -299,10 +319,10 @@ def _compare_numeric(
     if place["sha1"] != text_digest(old):
         return [f"{where}: the tolerance record is stale (made for other committed outputs)"]
     moved = {int(i): tol for i, _value, _spread, tol in place.get("moved", [])}
-    floor = figure_floor(old, old_numbers)
+    floors = figure_floors(old)
     problems = []
     for i, (a, b) in enumerate(zip(new_numbers, old_numbers, strict=True)):
-        tol = max(moved.get(i, tolerance_for(b, 0.0)), floor)
+        tol = max(moved.get(i, tolerance_for(b, 0.0)), floors[i])
         if not numbers_agree(a, b, tol):
             label = place.get("name") or "number"
             problems.append(
@@ -381,10 +401,10 @@ def measure_cell(
                 for i, (a, b) in enumerate(zip(v_numbers, numbers, strict=True)):
                     if math.isfinite(a.value) and math.isfinite(b.value):
                         spreads[i] = max(spreads[i], abs(a.value - b.value))
-            floor = figure_floor(text, numbers)
+            floors = figure_floors(text)
             moved = [
-                [i, n.text, float(f"{sp:.3g}"), float(f"{max(tolerance_for(n, sp), floor):.3g}")]
-                for i, (n, sp) in enumerate(zip(numbers, spreads, strict=True))
+                [i, n.text, float(f"{sp:.3g}"), float(f"{max(tolerance_for(n, sp), f):.3g}")]
+                for i, (n, sp, f) in enumerate(zip(numbers, spreads, floors, strict=True))
                 if sp > 0
             ]
             entry: dict[str, Any] = {"key": key, "index": index}
