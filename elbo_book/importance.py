@@ -21,6 +21,15 @@ for K > 1 its weights depend on the draws and its mean is not zero, so STL is *b
 DReG instead *replaces* the term by its reparameterised equivalent, which is where the extra
 factor w̃_k comes from (Tucker et al. 2019), and stays unbiased.
 The loss *value* is −L_K in every case; only the gradient differs.
+
+Reweighted wake-sleep.  :func:`rws_loss` trains the two networks on different objectives
+(Bornschein & Bengio 2015, with the wake-phase encoder update that Le et al. 2019 recommend):
+the decoder follows the IWAE gradient Σ_k w̃_k ∇_θ log p_θ(x, z_k), and the encoder ascends
+Σ_k w̃_k ∇_φ log q_φ(z_k|x) with the draws z_k and the weights w̃_k held fixed, a self-normalised
+importance-sampling estimate of ∇_φ E_{p_θ(z|x)}[log q_φ(z|x)] = −∇_φ KL(p_θ(z|x) ‖ q_φ(z|x)).
+The encoder thus minimises the *inclusive* KL, no bound at all; its gradient has no
+reparameterised path and is biased for finite K (by O(1/K)).  At K = 1 (w̃_1 = 1) it is the
+score ∇_φ log q_φ(z_1|x), whose mean is zero: the encoder does not learn.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ __all__ = [
     "IWAEObjective",
     "MIWAEObjective",
     "PIWAEObjective",
+    "RWSObjective",
     "exact_iwae_bound",
     "iwae_bound",
     "iwae_loss",
@@ -59,6 +69,7 @@ __all__ = [
     "log_importance_weights",
     "log_mean_exp",
     "log_weights_at",
+    "rws_loss",
 ]
 
 
@@ -380,6 +391,50 @@ def exact_iwae_bound(
     counts = _compositions(n_samples, w.size)
     log_prob = gammaln(n_samples + 1) - gammaln(counts + 1).sum(axis=1) + counts @ np.log(q)
     return float(np.sum(np.exp(log_prob) * np.log(counts @ w / n_samples)))
+
+
+def rws_loss(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution | None = None,
+    *,
+    n_samples: int,
+    reduction: Reduction = "mean",
+) -> torch.Tensor:
+    """Reweighted wake-sleep: value −(log (1/K) Σ_k w_k), the decoder's IWAE gradient and the
+    encoder's wake-phase gradient (module docstring).
+
+    With K draws z_k ~ q(z|x) (no gradient through them) and w̃ = softmax_k(log w_k) held
+    fixed, the loss is −log (1/K) Σ_k w_k in value, and its gradient is
+
+    * −Σ_k w̃_k ∇_θ log p_θ(x, z_k) for the model's parameters (the IWAE gradient, since z_k
+      does not depend on θ), and
+    * −Σ_k w̃_k ∇_φ log q_φ(z_k|x) for q's parameters (minus the wake-φ update).
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: q(z|x) (batch shape ``x.shape[:-1]``), or None for ``model.encode(x)``.
+        n_samples: the number K of draws, ≥ 1 (K = 1 gives the encoder a zero-mean gradient).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` over the examples.
+
+    Returns:
+        The loss, reduced (0-d) or per example.
+
+    Raises:
+        ValueError: a bad argument.
+    """
+    check_reduction(reduction)
+    check_int(n_samples, "n_samples")
+    q = variational_distribution(model, x, q)
+    with torch.no_grad():  # the draws iwae_loss would make, without their path to φ
+        z = q.rsample(torch.Size([n_samples])) if q.has_rsample else q.sample((n_samples,))
+    log_q = q.log_prob(z)  # φ's only path: z and the weights are constants
+    log_w = log_weights_at(model, x, z, log_q.detach())  # θ's only path
+    bound = log_mean_exp(log_w, dim=0)
+    wake = (torch.softmax(log_w, dim=0).detach() * log_q).sum(dim=0)
+    surrogate = bound + wake
+    return reduce(-(bound.detach() + surrogate - surrogate.detach()), reduction)
 
 
 def _held_out_bound(
@@ -714,3 +769,57 @@ class PIWAEObjective(_GroupedDraws):
         return _held_out_bound(
             model, _check_batch(x), self.n_outer * self.n_inner, self.eval_batch_size
         )
+
+
+class RWSObjective(_Parametrised):
+    """Reweighted wake-sleep (Bornschein & Bengio 2015) with the wake-phase encoder update.
+
+    ``loss`` is :func:`rws_loss`: the decoder follows the gradient of the IWAE bound L_K, the
+    encoder the self-normalised estimate of −∇_φ KL(p_θ(z|x) ‖ q_φ(z|x)) from the same K draws;
+    its value is −L_K.  ``held_out`` is L_K on held-out data (the decoder's objective; the
+    encoder's has no value to track).  An :class:`~elbo_book.training.Objective` for
+    :func:`elbo_book.training.fit`.
+
+    Args:
+        n_samples: K ≥ 1 (K = 1 leaves the encoder without a learning signal).
+        eval_batch_size: rows per pass of ``held_out``, ≥ 1.
+
+    Raises:
+        ValueError: a bad argument.
+    """
+
+    _config_fields = ("n_samples", "eval_batch_size")
+
+    def __init__(self, n_samples: int, *, eval_batch_size: int = 500) -> None:
+        self.n_samples = check_int(n_samples, "n_samples")
+        self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
+
+    def loss(self, model: LatentVariableModel, x: torch.Tensor) -> torch.Tensor:
+        """The RWS surrogate on the minibatch ``x`` (a mean over its rows; value −L_K).
+
+        Args:
+            model: the model (with an encoder).
+            x: a minibatch, shape ``(B, data_dim)``.
+
+        Returns:
+            The 0-d loss, with the decoder's IWAE and the encoder's wake-phase gradients.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        return rws_loss(model, _check_batch(x), n_samples=self.n_samples)
+
+    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
+        """L_K on the held-out rows of ``x``, their mean in nats.
+
+        Args:
+            model: the model (with an encoder).
+            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
+
+        Returns:
+            The mean bound.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        return _held_out_bound(model, _check_batch(x), self.n_samples, self.eval_batch_size)
