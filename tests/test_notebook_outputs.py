@@ -11,12 +11,14 @@ from hypothesis import strategies as st
 from tools.notebook_outputs import (
     RELATIVE_FLOOR,
     SAFETY,
+    carry_over,
     compare_cell,
     figure_floors,
     is_exempt,
     measure_cell,
     split_numbers,
     tolerance_for,
+    unchanged_cells,
 )
 
 
@@ -229,3 +231,65 @@ def test_figure_data_numbers_get_a_floor_of_their_arrays_largest_value() -> None
     text_record = record_for(text, [[glued("value", "0.3 2e-80")]])
     moved_tail = [glued("value", "0.3 3e-45")]
     assert compare_cell(moved_tail, text, numeric=True, cell_record=text_record)
+
+
+def _notebook(*cells: tuple[str, str, list[dict[str, Any]]]) -> dict[str, Any]:
+    return {
+        "cells": [
+            {
+                "id": cell_id,
+                "cell_type": "code",
+                "source": source,
+                "metadata": {"tags": ["numeric"]},
+                "outputs": outputs,
+            }
+            for cell_id, source, outputs in cells
+        ]
+    }
+
+
+def test_a_new_execution_keeps_the_spreads_of_the_unchanged_cells() -> None:
+    """Executed again elsewhere, a cell whose code and the code above are unchanged keeps the
+    earlier spread s, restated for the new committed value: s + |c - c'|; a number that never moved
+    gets |c - c'| (the earlier committed run is a sample too); a changed cell and every cell
+    below it start afresh."""
+    old = _notebook(
+        ("a", "train()", [stream("ELBO -18.17703 units 7\n")]),
+        ("b", "evaluate()", [stream("LL -30.00\n")]),
+        ("c", "report()", [stream("gap 2.50\n")]),
+    )
+    old_record = {
+        "cells": {
+            cell_id: record_for(cell["outputs"], [[stream(text)]])
+            for cell_id, cell, text in zip(
+                "abc",
+                old["cells"],
+                ["ELBO -18.17736 units 7\n", "LL -30.02\n", "gap 2.51\n"],
+                strict=True,
+            )
+        }
+    }
+    new = _notebook(
+        ("a", "train()", [stream("ELBO -18.17800 units 7\n")]),
+        ("b", "evaluate(more=True)", [stream("LL -31.00\n")]),
+        ("c", "report()", [stream("gap 2.60\n")]),
+    )
+    assert unchanged_cells(old, new) == ["a"]
+    carried = carry_over(old, old_record, new)
+    assert set(carried["cells"]) == {"a"}
+    ((position, text, spread, _),) = carried["cells"]["a"]["outputs"][0]["moved"]
+    assert (position, text) == (0, "-18.17800")
+    assert spread == pytest.approx(0.00033 + 0.00097)
+    entries, problems = measure_cell(new["cells"][0]["outputs"], [], previous=carried["cells"]["a"])
+    assert problems == []
+    assert entries[0]["moved"][0][2] == pytest.approx(0.0013)  # kept by the new record
+    stale = {
+        "cells": {
+            "a": record_for([stream("ELBO -1.0 units 7\n")], [[stream("ELBO -1.5 units 7\n")]])
+        }
+    }
+    (only_diff,) = carry_over(old, stale, new)["cells"]["a"]["outputs"][0]["moved"]
+    assert only_diff[2] == pytest.approx(0.00097)  # a stale entry: only |c - c'|
+    reworded = _notebook(("a", "train()", [stream("ELBO: -18.17800 units 7\n")]))
+    assert carry_over(old, old_record, reworded) == {"cells": {}}
+    assert unchanged_cells(old, _notebook(("z", "train()", []))) == []  # another id

@@ -24,8 +24,10 @@ Intel CPU with the same instruction set).  ``--add-native`` executes the noteboo
 machine's own kernels and *adds* that run to the record: the committed outputs stay, each spread
 becomes the largest deviation over the earlier runs and this one, and the record lists every
 sample it covers.  ``--merge-run RUN.ipynb`` does the same with a copy executed elsewhere (for
-example ``--execute-into`` on another machine).  A full measurement (without these) starts a new
-record from this machine's runs alone.
+example ``--execute-into`` on another machine).  A full measurement (without these) measures this
+machine's runs and carries over the earlier record's spreads for every cell whose code, and the
+code above it, did not change (:func:`tools.notebook_outputs.carry_over`): a chapter changed at
+its end keeps the other machines' samples for everything above the change.
 """
 
 from __future__ import annotations
@@ -49,12 +51,14 @@ from tools.notebook_outputs import (
     NUMERIC_TAG,
     RELATIVE_FLOOR,
     SAFETY,
+    carry_over,
     dump_record,
     is_exempt,
     load_record,
     measure_cell,
     output_texts,
     record_path,
+    unchanged_cells,
 )
 
 RULE = (
@@ -164,6 +168,8 @@ def measure(
     previous = load_record(notebook) if merging else None
     if merging and not (previous or {}).get("cells"):
         raise ValueError(f"{notebook} has no tolerance record to add runs to: measure it first")
+    earlier_notebook = json.loads(notebook.read_text(encoding="utf-8"))  # before --native
+    earlier_record = load_record(notebook)
     runs = list(add)
     if add_native:
         with tempfile.TemporaryDirectory() as tmp:
@@ -182,6 +188,9 @@ def measure(
     by_id = [{c["id"]: c for c in run["cells"]} for run in runs]
     if any(set(ids) != {c["id"] for c in committed["cells"]} for ids in by_id):
         return [f"{notebook}: a run does not have the committed notebook's cells"]
+    carried = carry_over(earlier_notebook, earlier_record, committed)
+    unchanged = set(unchanged_cells(earlier_notebook, committed))
+    earlier_cells = {c["id"]: c for c in earlier_notebook["cells"]}
     tagged_now = []
     for index, cell in enumerate(committed["cells"]):
         if cell["cell_type"] != "code" or is_exempt(cell):
@@ -194,7 +203,10 @@ def measure(
             cell["metadata"]["tags"] = [*tags, NUMERIC_TAG]
             tagged_now.append(index)
         if NUMERIC_TAG in cell["metadata"].get("tags", []):
-            earlier = None if previous is None else previous["cells"].get(cell["id"], {})
+            if previous is not None:
+                earlier = previous["cells"].get(cell["id"], {})
+            else:
+                earlier = carried["cells"].get(cell["id"])
             entries, cell_problems = measure_cell(outputs, variants, previous=earlier)
             problems += [f"cell {index} ({cell['id']}): {p}" for p in cell_problems]
             if entries:
@@ -203,6 +215,14 @@ def measure(
             problems.append(
                 f"cell {index} ({cell['id']}) is compared exactly but its output changed "
                 "under another kernel set: tag it 'numeric' or make it deterministic"
+            )
+        elif cell["id"] in unchanged and output_texts(
+            earlier_cells[cell["id"]].get("outputs", [])
+        ) != output_texts(outputs):
+            problems.append(
+                f"cell {index} ({cell['id']}) is compared exactly but its output differs from "
+                "the earlier committed run of the same code: tag it 'numeric' or make it "
+                "deterministic"
             )
     if tagged_now:
         print(f"{notebook}: tagged 'numeric': cells {tagged_now}")
@@ -220,6 +240,18 @@ def measure(
         samples = [*samples, *labels, *([_sample("native kernels")] if add_native else [])]
     else:
         samples = [_sample(str(variant)) for variant in KERNEL_VARIANTS]
+        if carried["cells"]:
+            earlier_samples = earlier_record.get("samples") or [
+                f"{variant} on the machine of the committed outputs"
+                for variant in earlier_record.get("kernel_sets", [])
+            ]
+            samples += [
+                f"carried over (cells whose code and the code above are unchanged): {sample}"
+                for sample in [
+                    *earlier_samples,
+                    f"the earlier committed run ({earlier_record['committed_outputs_made_with']})",
+                ]
+            ]
     record = {
         "notebook": notebook.name,
         "about": "Tolerances for the numbers of this notebook's cells tagged 'numeric' "

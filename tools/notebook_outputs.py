@@ -416,6 +416,93 @@ def measure_cell(
     return entries, problems
 
 
+def _code_cells(notebook: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [c for c in notebook["cells"] if c["cell_type"] == "code"]
+
+
+def _source(cell: Mapping[str, Any]) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def unchanged_cells(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The ids of the code cells of ``new`` that compute what they computed in ``old``.
+
+    A code cell qualifies when it and every code cell above it have the same id and source in
+    both notebooks (the cells above set its inputs and the state of the random generators).
+    """
+    same = []
+    for a, b in zip(_code_cells(old), _code_cells(new), strict=False):
+        if a.get("id") != b.get("id") or _source(a) != _source(b):
+            break
+        same.append(str(b["id"]))
+    return same
+
+
+def carry_over(
+    old: Mapping[str, Any], old_record: Mapping[str, Any], new: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An earlier record's spreads, restated for a new execution of the same computation.
+
+    When a notebook is executed again (``--native``) on another machine, its committed outputs
+    change, but for a cell that computes what it computed before (:func:`unchanged_cells`) the
+    earlier runs are still samples of the same deviations.  Each earlier run v lay within the
+    earlier spread s of the earlier committed value c, so by the triangle inequality it lies within
+    s + |c − c'| of the new committed value c'; and the earlier committed run is itself a sample,
+    |c − c'| from the new one.  The carried spread of a number is therefore s + |c − c'|.  An
+    output whose text around the numbers changed is not carried (nor the rest of its cell);
+    an earlier entry made for other outputs (stale) carries only |c − c'|.
+
+    Returns:
+        A record (``{"cells": {id: {"outputs": [...]}}}``) for :func:`measure_cell`'s
+        ``previous``, with an entry for every numeric cell that could be carried.
+    """
+    old_by_id = {str(c.get("id")): c for c in _code_cells(old)}
+    new_by_id = {str(c.get("id")): c for c in _code_cells(new)}
+    carried: dict[str, Any] = {}
+    for cell_id in unchanged_cells(old, new):
+        cell = new_by_id[cell_id]
+        if NUMERIC_TAG not in cell.get("metadata", {}).get("tags", []):
+            continue
+        entry = _carry_cell(old_by_id[cell_id], old_record.get("cells", {}).get(cell_id), cell)
+        if entry is not None:
+            carried[cell_id] = entry
+    return {"cells": carried}
+
+
+def _carry_cell(
+    old: Mapping[str, Any], old_entry: Mapping[str, Any] | None, new: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    old_texts = output_texts(old.get("outputs", []))
+    new_texts = output_texts(new.get("outputs", []))
+    by_place = {(q["key"], q["index"]): q for q in (old_entry or {}).get("outputs", [])}
+    outputs = []
+    for key in sorted(new_texts):
+        for index, text in enumerate(new_texts[key]):
+            skeleton, numbers = split_numbers(text)
+            if not numbers:
+                continue
+            earlier_texts = old_texts.get(key, [])
+            if index >= len(earlier_texts):
+                return None
+            old_skeleton, old_numbers = split_numbers(earlier_texts[index])
+            if old_skeleton != skeleton or len(old_numbers) != len(numbers):
+                return None
+            place = by_place.get((key, index))
+            spreads: dict[int, float] = {}
+            if place is not None and place["sha1"] == text_digest(earlier_texts[index]):
+                spreads = {int(i): float(sp) for i, _value, sp, _tol in place.get("moved", [])}
+            moved = []
+            for i, (a, b) in enumerate(zip(numbers, old_numbers, strict=True)):
+                if not (math.isfinite(a.value) and math.isfinite(b.value)):
+                    continue
+                spread = spreads.get(i, 0.0) + abs(a.value - b.value)
+                if spread > 0:
+                    moved.append([i, a.text, spread, 0.0])
+            outputs.append({"key": key, "index": index, "sha1": text_digest(text), "moved": moved})
+    return {"outputs": outputs}
+
+
 def dump_record(record: Mapping[str, Any]) -> str:
     """A record as JSON; each moved number on one line: ``[position, value, spread, tolerance]``."""
     text = json.dumps(record, indent=1, ensure_ascii=False)
