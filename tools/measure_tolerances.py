@@ -26,8 +26,9 @@ becomes the largest deviation over the earlier runs and this one, and the record
 sample it covers.  ``--merge-run RUN.ipynb`` does the same with a copy executed elsewhere (for
 example ``--execute-into`` on another machine).  A full measurement (without these) measures this
 machine's runs and carries over the earlier record's spreads for every cell whose code, and the
-code above it, did not change (:func:`tools.notebook_outputs.carry_over`): a chapter changed at
-its end keeps the other machines' samples for everything above the change.
+code above it, did not change since the last commit (:func:`tools.notebook_outputs.carry_over`,
+against the notebook and record of git ``HEAD``): a chapter changed at its end keeps the other
+machines' samples for everything above the change.
 """
 
 from __future__ import annotations
@@ -141,6 +142,28 @@ def _sample(kernels: str) -> str:
     return f"{kernels} on {cpu_model()} ({_native_capability()}), {dt.date.today().isoformat()}"
 
 
+def _as_committed(notebook: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The notebook and its record as last committed (git ``HEAD``): the code the record's runs
+    executed, whatever the working copy's cells say now.  Outside git, the files themselves."""
+
+    def committed(path: Path) -> Any:
+        shown = subprocess.run(
+            ["git", "show", f"HEAD:./{path.relative_to(notebook.parent).as_posix()}"],
+            cwd=notebook.parent,
+            capture_output=True,
+            check=False,
+        )
+        return json.loads(shown.stdout) if shown.returncode == 0 else None
+
+    try:
+        earlier, record = committed(notebook), committed(record_path(notebook))
+    except (OSError, ValueError):
+        earlier = record = None
+    if earlier is None:
+        earlier = json.loads(notebook.read_text(encoding="utf-8"))
+    return earlier, record if record is not None else load_record(notebook)
+
+
 def measure(
     notebook: Path,
     jobs: int,
@@ -168,8 +191,7 @@ def measure(
     previous = load_record(notebook) if merging else None
     if merging and not (previous or {}).get("cells"):
         raise ValueError(f"{notebook} has no tolerance record to add runs to: measure it first")
-    earlier_notebook = json.loads(notebook.read_text(encoding="utf-8"))  # before --native
-    earlier_record = load_record(notebook)
+    earlier_notebook, earlier_record = _as_committed(notebook)
     runs = list(add)
     if add_native:
         with tempfile.TemporaryDirectory() as tmp:
