@@ -98,3 +98,28 @@ def test_an_exact_cell_that_another_machine_computes_differently_is_reported(
     _fake_runs(monkeypatch, [fresh, fresh, fresh])
     (problem,) = measure_tolerances.measure(earlier, 1, native=True)
     assert "cell 1 (b)" in problem and "earlier committed run" in problem
+
+
+def test_cells_edited_before_measuring_are_not_carried(
+    earlier: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The usual order is edit, then measure: the carry-over compares with the last commit, so a
+    cell whose code was edited in the working copy starts afresh."""
+    import subprocess
+
+    folder = earlier.parent
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=folder, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "committed")
+    edited = _notebook("-18.1770", "7", source="train(longer=True)")  # outputs not yet refreshed
+    earlier.write_text(json.dumps(edited), encoding="utf-8")
+    fresh = _notebook("-18.1790", "7", source="train(longer=True)")
+    variant = _notebook("-18.1791", "7", source="train(longer=True)")
+    _fake_runs(monkeypatch, [fresh, variant, variant])
+    assert measure_tolerances.measure(earlier, 1, native=True) == []
+    ((_, _, spread, _),) = load_record(earlier)["cells"]["a"]["outputs"][0]["moved"]
+    assert spread == pytest.approx(0.0001)  # not 0.0023: the committed code was train()
