@@ -65,10 +65,10 @@ from tools.notebook_outputs import (
 RULE = (
     "spread = largest |value - committed value| over the runs listed in 'samples'. tolerance = "
     "max(SAFETY x spread, one unit in the last printed digit, RELATIVE_FLOOR x |value|) for a "
-    "number that moved; RELATIVE_FLOOR x |value| for a float that did not move; 0 for an "
-    "integer that did not move; in a figure's data, at least RELATIVE_FLOOR x the largest "
-    "|value| of its array. Numbers that did not move are not listed; 'moved' lists the others "
-    "as [position, committed value, spread, tolerance]."
+    "float, whether it moved or not; SAFETY x spread for an integer (0 if it did not move); in a "
+    "figure's data, at least RELATIVE_FLOOR x the largest |value| of its array. Numbers that did "
+    "not move are not listed; 'moved' lists the others as [position, committed value, spread, "
+    "tolerance]."
 )
 
 
