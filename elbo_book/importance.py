@@ -500,7 +500,29 @@ class _GroupedDraws(_Parametrised):
         self.eval_batch_size = check_int(eval_batch_size, "eval_batch_size")
 
 
-class IWAEObjective(_Parametrised):
+class _KDrawHeldOut(_Parametrised):
+    """An objective on K draws per row whose held-out value is the IWAE bound L_K (IWAE, RWS)."""
+
+    n_samples: int
+    eval_batch_size: int
+
+    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
+        """L_K on the held-out rows of ``x``, their mean in nats.
+
+        Args:
+            model: the model (with an encoder).
+            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
+
+        Returns:
+            The mean bound.
+
+        Raises:
+            ValueError: a bad argument.
+        """
+        return _held_out_bound(model, _check_batch(x), self.n_samples, self.eval_batch_size)
+
+
+class IWAEObjective(_KDrawHeldOut):
     """The K-sample importance-weighted bound as a training objective (Burda et al. 2016).
 
     ``loss`` is :func:`iwae_loss`, −mean_n log (1/K) Σ_k w_{nk}, with the ``"standard"`` or the
@@ -546,21 +568,6 @@ class IWAEObjective(_Parametrised):
             ValueError: a bad argument.
         """
         return iwae_loss(model, x, n_samples=self.n_samples, estimator=self.estimator)
-
-    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
-        """L_K on the held-out rows of ``x``, their mean in nats.
-
-        Args:
-            model: the model (with an encoder).
-            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
-
-        Returns:
-            The mean bound.
-
-        Raises:
-            ValueError: a bad argument.
-        """
-        return _held_out_bound(model, _check_batch(x), self.n_samples, self.eval_batch_size)
 
 
 class _RowBoundObjective:
@@ -771,7 +778,7 @@ class PIWAEObjective(_GroupedDraws):
         )
 
 
-class RWSObjective(_Parametrised):
+class RWSObjective(_KDrawHeldOut):
     """Reweighted wake-sleep (Bornschein & Bengio 2015) with the wake-phase encoder update.
 
     ``loss`` is :func:`rws_loss`: the decoder follows the gradient of the IWAE bound L_K, the
@@ -808,18 +815,3 @@ class RWSObjective(_Parametrised):
             ValueError: a bad argument.
         """
         return rws_loss(model, _check_batch(x), n_samples=self.n_samples)
-
-    def held_out(self, model: LatentVariableModel, x: torch.Tensor) -> float:
-        """L_K on the held-out rows of ``x``, their mean in nats.
-
-        Args:
-            model: the model (with an encoder).
-            x: held-out data, shape ``(N, data_dim)``, N ≥ 1.
-
-        Returns:
-            The mean bound.
-
-        Raises:
-            ValueError: a bad argument.
-        """
-        return _held_out_bound(model, _check_batch(x), self.n_samples, self.eval_batch_size)

@@ -138,6 +138,14 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _samples_of(record: dict[str, Any]) -> list[str]:
+    """The runs a record covers (a record from before ``samples`` covers its kernel sets)."""
+    return record.get("samples") or [
+        f"{variant} on the machine of the committed outputs"
+        for variant in record.get("kernel_sets", [])
+    ]
+
+
 def _sample(kernels: str) -> str:
     return f"{kernels} on {cpu_model()} ({_native_capability()}), {dt.date.today().isoformat()}"
 
@@ -210,7 +218,8 @@ def measure(
     by_id = [{c["id"]: c for c in run["cells"]} for run in runs]
     if any(set(ids) != {c["id"] for c in committed["cells"]} for ids in by_id):
         return [f"{notebook}: a run does not have the committed notebook's cells"]
-    carried = carry_over(earlier_notebook, earlier_record, committed)
+    # adding runs keeps the committed outputs, and their record says what it covers
+    carried = {"cells": {}} if merging else carry_over(earlier_notebook, earlier_record, committed)
     unchanged = set(unchanged_cells(earlier_notebook, committed))
     earlier_cells = {c["id"]: c for c in earlier_notebook["cells"]}
     tagged_now = []
@@ -251,10 +260,7 @@ def measure(
         text = json.dumps(committed, indent=1, ensure_ascii=False) + "\n"
         notebook.write_text(text, encoding="utf-8")
     if previous is not None:
-        samples = previous.get("samples") or [
-            f"{variant} on the machine of the committed outputs"
-            for variant in previous.get("kernel_sets", [])
-        ]
+        samples = _samples_of(previous)
         labels = [
             label or run.get("metadata", {}).get("executed_on", "a run executed elsewhere")
             for run in add
@@ -263,14 +269,10 @@ def measure(
     else:
         samples = [_sample(str(variant)) for variant in KERNEL_VARIANTS]
         if carried["cells"]:
-            earlier_samples = earlier_record.get("samples") or [
-                f"{variant} on the machine of the committed outputs"
-                for variant in earlier_record.get("kernel_sets", [])
-            ]
             samples += [
                 f"carried over (cells whose code and the code above are unchanged): {sample}"
                 for sample in [
-                    *earlier_samples,
+                    *_samples_of(earlier_record),
                     f"the earlier committed run ({earlier_record['committed_outputs_made_with']})",
                 ]
             ]
