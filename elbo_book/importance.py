@@ -30,6 +30,10 @@ importance-sampling estimate of ∇_φ E_{p_θ(z|x)}[log q_φ(z|x)] = −∇_φ 
 The encoder thus minimises the *inclusive* KL, no bound at all; its gradient has no
 reparameterised path and is biased for finite K (by O(1/K)).  At K = 1 (w̃_1 = 1) it is the
 score ∇_φ log q_φ(z_1|x), whose mean is zero: the encoder does not learn.
+
+Encoder quality.  log p(x) − ELBO measures the exclusive KL(q ‖ p(z|x)), the divergence the ELBO
+penalises; :func:`inclusive_kl_estimate` estimates the inclusive KL(p(z|x) ‖ q), the one RWS's
+encoder is trained to reduce, from the same kind of K draws.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ __all__ = [
     "PIWAEObjective",
     "RWSObjective",
     "exact_iwae_bound",
+    "inclusive_kl_estimate",
     "iwae_bound",
     "iwae_loss",
     "log_evidence_estimate",
@@ -257,6 +262,71 @@ def log_evidence_estimate(
     progress = check_bool(progress, "progress")
     with torch.no_grad():
         return _iwae_bound(model, x, q, n_samples, chunk_size, reduction, progress=progress)
+
+
+def inclusive_kl_estimate(
+    model: LatentVariableModel,
+    x: torch.Tensor,
+    q: Distribution | None = None,
+    *,
+    n_samples: int = 5000,
+    chunk_size: int = 500,
+    reduction: Reduction = "none",
+) -> torch.Tensor:
+    """Self-normalised estimate of the inclusive KL(p(z|x) ‖ q(z|x)), no gradients.
+
+    KL(p(z|x) ‖ q) = E_{p(z|x)}[log w(z)] − log p(x) with w = p(x, z)/q(z|x).  Importance
+    sampling with K draws z_k ~ q estimates the expectation by Σ_k w̃_k log w_k (normalised
+    weights w̃_k = w_k / Σ_j w_j) and log p(x) by log (1/K) Σ_k w_k, so the estimate is
+
+        Σ_k w̃_k log w_k − log (1/K) Σ_k w_k  =  Σ_k w̃_k log (K w̃_k)  =  KL(w̃ ‖ uniform),
+
+    which lies in [0, log K]: it is consistent as K → ∞ but biased for finite K (by O(1/K) when
+    the weights have a finite variance), and it can never exceed log K, so it *underestimates* a
+    divergence comparable to log K.  Draws are processed ``chunk_size`` at a time with a running
+    log-sum-exp and a running weighted sum, so memory grows with ``chunk_size``, not with K.
+
+    Args:
+        model: a :class:`~elbo_book.models.LatentVariableModel`.
+        x: data of shape ``(..., data_dim)``.
+        q: the proposal q(z|x), or None for ``model.encode(x)``.
+        n_samples: the number K of draws, ≥ 1 (K = 1 gives 0).
+        chunk_size: draws per chunk, ≥ 1.
+        reduction: ``"none"`` (default), ``"mean"`` or ``"sum"`` over the examples.
+
+    Returns:
+        Per-example estimates in nats (``x.shape[:-1]``) or their mean or sum (0-d).
+
+    Raises:
+        ValueError: a bad argument.
+    """
+    check_reduction(reduction)
+    n_samples = check_int(n_samples, "n_samples")
+    chunk = check_int(chunk_size, "chunk_size")
+    with torch.no_grad():
+        q = variational_distribution(model, x, q)
+        log_total: torch.Tensor | None = None  # log Σ_k w_k over the draws so far
+        weighted: torch.Tensor | None = None  # Σ_k (w_k / Σ_j w_j) log w_k over the same draws
+        done = 0
+        while done < n_samples:
+            size = min(chunk, n_samples - done)
+            shape = torch.Size([size])
+            z = q.rsample(shape) if q.has_rsample else q.sample(shape)
+            log_w = _log_weights(model, x, z, q)
+            part = torch.logsumexp(log_w, dim=0)
+            part_weighted = (torch.softmax(log_w, dim=0) * log_w).sum(0)
+            if log_total is None or weighted is None:
+                log_total, weighted = part, part_weighted
+            else:
+                new_total = torch.logaddexp(log_total, part)
+                weighted = (
+                    torch.exp(log_total - new_total) * weighted
+                    + torch.exp(part - new_total) * part_weighted
+                )
+                log_total = new_total
+            done += size
+        assert log_total is not None and weighted is not None
+        return reduce(weighted - (log_total - math.log(n_samples)), reduction)
 
 
 def _detached_gaussian(q: Distribution) -> Independent:
