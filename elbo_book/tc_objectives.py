@@ -358,9 +358,13 @@ class FactorVAE:
         Args:
             state: as :meth:`state_dict` returns it.
 
+        All or nothing: when ``state`` does not fit, the objective keeps its own state (torch's
+        ``Module.load_state_dict`` copies the tensors that fit before it reports the ones that do
+        not, so the earlier state is restored).
+
         Raises:
             ValueError: ``state`` lacks a key, has a negative step count, or does not fit this
-                discriminator's shapes.
+                discriminator's shapes or its optimiser.
         """
         keys = {"discriminator", "optimizer", "discriminator_steps"}
         if not isinstance(state, dict) or set(state) != keys:
@@ -368,11 +372,14 @@ class FactorVAE:
         steps = state["discriminator_steps"]
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
             raise ValueError(f"discriminator_steps must be an int >= 0, got {steps!r}")
+        before = copy.deepcopy(self.state_dict())
         try:
             self.discriminator.load_state_dict(state["discriminator"])
             # a deep copy: Adam would otherwise share its moment tensors with ``state``'s owner
             self._optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
-        except (RuntimeError, KeyError, TypeError) as error:
+        except (RuntimeError, KeyError, TypeError, ValueError) as error:
+            self.discriminator.load_state_dict(before["discriminator"])
+            self._optimizer.load_state_dict(before["optimizer"])
             raise ValueError(f"state does not fit this discriminator: {error}") from error
         self.discriminator_steps = steps
 

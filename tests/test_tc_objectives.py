@@ -1,5 +1,6 @@
 """Tests for the β-TCVAE objective (elbo_book.tc_objectives)."""
 
+import copy
 import math
 
 import pytest
@@ -349,6 +350,31 @@ def test_factor_vae_load_state_dict_rejects_a_state_that_does_not_fit() -> None:
         with pytest.raises(ValueError):
             target.load_state_dict(bad)  # type: ignore[arg-type]
     assert target.discriminator_steps == 0  # a rejected state leaves the objective as it was
+
+
+def test_factor_vae_load_state_dict_is_all_or_nothing() -> None:
+    """A state whose discriminator fits only in part (the first layer's shapes match, the
+    second's do not), or whose discriminator fits but optimiser does not, changes nothing."""
+    source, target = _trained_factor_vae(), _trained_factor_vae(steps=2)
+    before = copy.deepcopy(target.state_dict())
+    wider_second = FactorVAE(1.0, 3, hidden=(8, 16), lr=1e-2, seed=2).state_dict()
+    assert torch.equal(  # the first layers have the same shape: torch would copy them
+        torch.tensor(wider_second["discriminator"]["0.weight"].shape),
+        torch.tensor(before["discriminator"]["0.weight"].shape),
+    )
+    wrong_optimizer = {**source.state_dict(), "optimizer": copy.deepcopy(wider_second["optimizer"])}
+    wrong_optimizer["optimizer"]["param_groups"][0]["params"] = [0, 1]  # too few parameters
+    for bad in (wider_second, wrong_optimizer):
+        with pytest.raises(ValueError, match="does not fit"):
+            target.load_state_dict(bad)
+        after = target.state_dict()
+        assert after["discriminator_steps"] == before["discriminator_steps"] == 2
+        for name, tensor in before["discriminator"].items():
+            assert torch.equal(after["discriminator"][name], tensor), name
+        assert after["optimizer"]["state"].keys() == before["optimizer"]["state"].keys()
+        for index, moments in before["optimizer"]["state"].items():
+            for key, value in moments.items():
+                assert torch.equal(after["optimizer"]["state"][index][key], value)
 
 
 def test_cached_fit_stores_and_restores_the_discriminator(tmp_path: object) -> None:
