@@ -81,6 +81,18 @@ def test_native_re_execution_carries_the_earlier_spreads(
     assert any(s.startswith("carried over") for s in record["samples"])
 
 
+def test_a_second_carry_over_names_each_run_once(
+    earlier: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fresh, variant = _notebook("-18.1790", "7"), _notebook("-18.1791", "7")
+    for _ in range(2):
+        _fake_runs(monkeypatch, [fresh, variant, variant])
+        assert measure_tolerances.measure(earlier, 1, native=True) == []
+    samples = load_record(earlier)["samples"]
+    assert len(samples) == len(set(samples))
+    assert not any("carried over" in s.removeprefix(measure_tolerances.CARRIED) for s in samples)
+
+
 def test_changed_code_starts_afresh(earlier: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fresh = _notebook("-18.1790", "7", source="train(longer=True)")
     variant = _notebook("-18.1791", "7", source="train(longer=True)")

@@ -146,6 +146,20 @@ def _samples_of(record: dict[str, Any]) -> list[str]:
     ]
 
 
+CARRIED = "carried over (cells whose code and the code above are unchanged): "
+
+
+def _carried_samples(earlier_record: dict[str, Any]) -> list[str]:
+    """The earlier record's runs and its committed run, each named once as carried over (a run
+    carried over twice is still one run)."""
+    earlier = [
+        *_samples_of(earlier_record),
+        f"the earlier committed run ({earlier_record['committed_outputs_made_with']})",
+    ]
+    named = [CARRIED + sample.removeprefix(CARRIED) for sample in earlier]
+    return list(dict.fromkeys(named))
+
+
 def _sample(kernels: str) -> str:
     return f"{kernels} on {cpu_model()} ({_native_capability()}), {dt.date.today().isoformat()}"
 
@@ -269,13 +283,7 @@ def measure(
     else:
         samples = [_sample(str(variant)) for variant in KERNEL_VARIANTS]
         if carried["cells"]:
-            samples += [
-                f"carried over (cells whose code and the code above are unchanged): {sample}"
-                for sample in [
-                    *_samples_of(earlier_record),
-                    f"the earlier committed run ({earlier_record['committed_outputs_made_with']})",
-                ]
-            ]
+            samples += _carried_samples(earlier_record)
     record = {
         "notebook": notebook.name,
         "about": "Tolerances for the numbers of this notebook's cells tagged 'numeric' "
