@@ -10,6 +10,7 @@ example, never an average over pixels.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, Protocol, cast, runtime_checkable
 
@@ -255,12 +256,14 @@ class VAEConfig:
         return cls(**values)
 
 
-def _mlp(sizes: list[int], activation: Activation) -> nn.Sequential:
+def _mlp(sizes: Sequence[int], activation: Callable[[], nn.Module]) -> nn.Sequential:
+    """Linear layers ``sizes[0] → sizes[1] → … → sizes[-1]`` with ``activation()`` between them
+    (none after the last), created in that order, so a seeded generator gives the same weights."""
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(sizes) - 2:
-            layers.append(_ACTIVATIONS[activation]())
+            layers.append(activation())
     return nn.Sequential(*layers)
 
 
@@ -317,8 +320,8 @@ class VAE(nn.Module):
             self.config.latent_dim,
             self.config.hidden,
         )
-        self.encoder = _mlp([data_dim, *hidden, 2 * latent_dim], activation)
-        self.decoder = _mlp([latent_dim, *reversed(hidden), data_dim], activation)
+        self.encoder = _mlp([data_dim, *hidden, 2 * latent_dim], _ACTIVATIONS[activation])
+        self.decoder = _mlp([latent_dim, *reversed(hidden), data_dim], _ACTIVATIONS[activation])
         self.decoder_raw_scale: nn.Parameter | None = None
         if likelihood == "gaussian" and decoder_scale == "learned":
             # softplus(0.5413) + 1e-3 ≈ 1.0: start from unit scale.

@@ -33,7 +33,6 @@ KL are not down-weighted or up-weighted) and adds the penalty on top.
 from __future__ import annotations
 
 import copy
-import itertools
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +43,7 @@ from torch import nn
 from torch.distributions import kl_divergence
 from torch.nn import functional as F
 
-from elbo_book.models import VAE
+from elbo_book.models import VAE, _mlp
 from elbo_book.surgery import minibatch_weights
 from elbo_book.total_correlation import minibatch_kl_terms
 from elbo_book.validation import (
@@ -301,15 +300,10 @@ class FactorVAE:
             raise ValueError(f"betas must be a pair of numbers in [0, 1), got {betas!r}")
         self.betas = (float(betas[0]), float(betas[1]))
         self.seed = check_seed(seed)
-        widths = (self.latent_dim, *self.hidden)
-        layers: list[nn.Module] = []
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            for n_in, n_out in itertools.pairwise(widths):
-                layers += [nn.Linear(n_in, n_out), nn.LeakyReLU(0.2)]
-            layers.append(nn.Linear(widths[-1], 1))
-        #: The discriminator, an MLP from codes ``(B, d)`` to logits ``(B, 1)``.
-        self.discriminator = nn.Sequential(*layers)
+            #: The discriminator, an MLP from codes ``(B, d)`` to logits ``(B, 1)``.
+            self.discriminator = _mlp([self.latent_dim, *self.hidden, 1], lambda: nn.LeakyReLU(0.2))
         self._optimizer = torch.optim.Adam(
             self.discriminator.parameters(), lr=self.lr, betas=self.betas
         )
